@@ -1,0 +1,48 @@
+# ssm-detect: every target sets up what it needs. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+EVENTS ?= events/
+EVENT ?= events/send_command_success.json
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup run test lint typecheck unit invoke bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.1.1
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP) ## Create .venv with the pinned dependencies
+
+run: $(STAMP) ## Replay the bundled sample events through the detections and print findings
+	$(BIN)/ssm-detect replay $(EVENTS)
+
+lint: $(STAMP) ## ruff format check and ruff lint
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+
+typecheck: $(STAMP) ## mypy --strict
+	$(BIN)/mypy
+
+unit: $(STAMP) ## The pytest suite
+	$(BIN)/pytest -q
+
+test: lint typecheck unit ## Everything CI runs: lint, types, tests
+
+invoke: $(STAMP) ## Run the real Lambda handler on one event file: make invoke EVENT=events/x.json
+	$(BIN)/ssm-detect invoke $(EVENT)
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,104 @@
+"""What a detection is: metadata, and a pure decision in two steps around one state update.
+
+1. `applies_to` picks candidate events; `state_update` says what the detection wants remembered.
+2. The pipeline applies that update atomically and hands back what the store holds afterwards.
+3. `evaluate` decides on that snapshot; `state_prune` may ask to drop members it no longer needs.
+
+Detections import no boto3, read no clock and no environment: the same code decides in Lambda,
+in local replay and in tests, and a retried event gets the same verdict.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ssm_detect.findings import MitreTag, Resource, Severity
+from ssm_detect.settings import Settings
+from ssm_detect.ssm_event import SsmEvent
+from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
+
+EMPTY_STATE: StateSnapshot = {}
+
+
+class AttackRef(BaseModel):
+    """One ATT&CK tactic/technique pair, ids as MITRE writes them (TA0002, T1651)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tactic_id: str = Field(pattern=r"^TA\d{4}$")
+    tactic: str = Field(pattern=r"^[a-z-]+$")
+    technique_id: str = Field(pattern=r"^T\d{4}(\.\d{3})?$")
+    technique: str
+
+
+class DetectionMetadata(BaseModel):
+    """Sigma's vocabulary: title, description, references, false positives, level, tags."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(pattern=r"^AWS\.SSM\.[A-Za-z]+$")
+    title: str = Field(min_length=5, max_length=120)
+    description: str = Field(min_length=20)
+    severity: Severity
+    attack: tuple[AttackRef, ...] = Field(min_length=1)
+    seed: str
+    """The public rule this detection follows, by name and id."""
+    references: tuple[str, ...] = Field(min_length=1)
+    false_positives: tuple[str, ...] = Field(min_length=1)
+    runbook: str = Field(min_length=20)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Sigma-style tags (`attack.execution`, `attack.t1651`)."""
+        tactics = (f"attack.{ref.tactic}" for ref in self.attack)
+        techniques = (f"attack.{ref.technique_id.lower()}" for ref in self.attack)
+        return tuple(dict.fromkeys((*tactics, *techniques)))
+
+    @property
+    def mitre(self) -> tuple[MitreTag, ...]:
+        return tuple(MitreTag(tactic=r.tactic_id, technique=r.technique_id) for r in self.attack)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A detection fired: everything the finding needs that the event alone does not say."""
+
+    summary: str
+    decisive_event_id: str
+    event_ids: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    severity: Severity
+    severity_reasons: tuple[str, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Detection(ABC):
+    metadata: ClassVar[DetectionMetadata]
+
+    @abstractmethod
+    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+        """Whether the event is a candidate (before any state is consulted)."""
+
+    def state_update(self, event: SsmEvent, settings: Settings) -> StateUpdate | None:
+        """The state this candidate adds; None for stateless detections."""
+        del event, settings
+        return None
+
+    @abstractmethod
+    def evaluate(self, event: SsmEvent, settings: Settings, state: StateSnapshot) -> Verdict | None:
+        """Decide on a candidate, given the state after its own update."""
+
+    def state_prune(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot
+    ) -> StatePrune | None:
+        """Members the detection no longer needs; None when pruning is not worth a call yet."""
+        del event, settings, state
+        return None

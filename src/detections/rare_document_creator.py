@@ -1,0 +1,155 @@
+"""AWS.SSM.RareCommandDocumentCreator: a Command document created by a rare principal.
+
+Elastic's new-terms rule: a candidate fires when its principal has not created a Command
+document within the history window before the event's time. State per principal is the set of
+its creations (`"<epoch>|<eventID>"`); "before" is ordered by (time, event id) so that two
+creations in the same second still give exactly one first-seen, whatever order they arrive in.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from detections import members
+from detections.base import AttackRef, Detection, DetectionMetadata, Verdict
+from detections.resources import document_resource, partition_of, principal_resources
+from ssm_detect.findings import Severity
+from ssm_detect.models.event_time import to_epoch
+from ssm_detect.models.ssm_calls import HIDDEN
+from ssm_detect.settings import Settings
+from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
+from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
+
+CREATIONS = "created"
+# A creation can arrive this late (CloudTrail delivery, replays of overlapping exports) and still
+# be judged against the full window; members older than window + lateness are dropped.
+LATENESS = timedelta(days=1)
+# Past this many recent creations a principal is plainly not rare; older members add nothing.
+MAX_MEMBERS = 64
+MAX_CONTENT_CHARS = 4096
+
+METADATA = DetectionMetadata(
+    id="AWS.SSM.RareCommandDocumentCreator",
+    title="SSM Command document created by a rare principal",
+    description=(
+        "A principal that has not created an SSM Command document within the history window "
+        "created one. Attackers create Command documents to run their own scripts on managed "
+        "instances with SendCommand."
+    ),
+    severity=Severity.MEDIUM,
+    attack=(
+        AttackRef(
+            tactic_id="TA0002",
+            tactic="execution",
+            technique_id="T1651",
+            technique="Cloud Administration Command",
+        ),
+    ),
+    seed="Elastic new-terms rule 'AWS SSM Command Document Created by Rare User'",
+    references=(
+        "https://github.com/elastic/detection-rules (rules/integrations/aws/"
+        "execution_ssm_command_document_created_by_rare_user.toml)",
+        "https://attack.mitre.org/techniques/T1651/",
+    ),
+    false_positives=(
+        "A new automation role or engineer creating its first documents.",
+        "Infrastructure-as-code deployments that create documents under a fresh role.",
+    ),
+    runbook=(
+        "Review the document content (ssm:GetDocument) for download-and-execute, reverse shells "
+        "or credential access. Look for SendCommand calls that run this document and the "
+        "instances they reached. Confirm the principal's owner expected it; restrict "
+        "ssm:CreateDocument to trusted roles."
+    ),
+)
+
+
+class RareCommandDocumentCreatorDetection(Detection):
+    metadata: ClassVar[DetectionMetadata] = METADATA
+
+    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+        call = event.call
+        return (
+            isinstance(call, CreateDocumentCall)
+            and call.is_command_document
+            and event.record.succeeded
+            and (settings.include_service_principals or not event.principal.is_aws_service)
+        )
+
+    def state_update(self, event: SsmEvent, settings: Settings) -> StateUpdate:
+        member = members.encode(to_epoch(event.record.event_time), event.event_id)
+        return StateUpdate(
+            key=_state_key(event),
+            add={CREATIONS: frozenset({member})},
+            retention=settings.history_window + LATENESS,
+        )
+
+    def evaluate(self, event: SsmEvent, settings: Settings, state: StateSnapshot) -> Verdict | None:
+        call = event.call
+        if not isinstance(call, CreateDocumentCall):
+            return None
+        now = to_epoch(event.record.event_time)
+        oldest = now - int(settings.history_window.total_seconds())
+        own = (now, event.event_id)
+        earlier = [
+            created
+            for created in members.decode_all(state.get(CREATIONS, ()))
+            if oldest <= created[0] and created < own
+        ]
+        if earlier:
+            return None
+        record = event.record
+        partition = partition_of(event.principal.arn or event.principal.role_arn)
+        resources = principal_resources(event.principal)
+        if call.document_name:
+            resources = (
+                document_resource(
+                    call.document_name, record.aws_region, event.account_id, partition
+                ),
+                *resources,
+            )
+        return Verdict(
+            summary=(
+                f"{event.principal.key} created Command document {call.document_name!s} and had "
+                f"created none in the previous {settings.history_window.days} days"
+            ),
+            decisive_event_id=event.event_id,
+            event_ids=(event.event_id,),
+            first_seen=record.event_time,
+            last_seen=record.event_time,
+            severity=METADATA.severity,
+            resources=resources,
+            context=_context(call, settings),
+        )
+
+    def state_prune(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot
+    ) -> StatePrune | None:
+        del settings
+        held = state.get(CREATIONS, frozenset())
+        if len(held) <= MAX_MEMBERS:
+            return None
+        newest = sorted(held)[-MAX_MEMBERS:]
+        return StatePrune(key=_state_key(event), remove={CREATIONS: held - frozenset(newest)})
+
+
+def _state_key(event: SsmEvent) -> str:
+    return f"creator#{event.account_id}#{event.principal.key}"
+
+
+def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
+    request = call.request
+    content = request.content
+    if content is not None and not isinstance(content, str):
+        content = str(content)
+    return {
+        "document_name": call.document_name,
+        "document_type": call.document_type,
+        "document_format": request.document_format,
+        "target_type": request.target_type,
+        "tags": request.tags,
+        "content_hidden": content is None or content == HIDDEN,
+        "content": None if content in (None, HIDDEN) else content[:MAX_CONTENT_CHARS],
+        "history_window_days": settings.history_window.days,
+    }

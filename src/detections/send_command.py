@@ -1,0 +1,96 @@
+"""AWS.SSM.SendCommand: a successful SSM SendCommand (Sigma 38e7f511).
+
+The Sigma rule matches `errorCode: Success` or `errorCode: null`. CloudTrail omits `errorCode`
+on success, so in practice this fires on every successful SendCommand: it is the detector's
+record of remote command execution, made useful by the allowlist and the suppression window.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detections.base import AttackRef, Detection, DetectionMetadata, Verdict
+from detections.context import send_command_context, send_command_resources
+from detections.resources import principal_resources
+from ssm_detect.findings import Severity
+from ssm_detect.settings import Settings
+from ssm_detect.ssm_event import SendCommandCall, SsmEvent
+from ssm_detect.state import StateSnapshot
+
+METADATA = DetectionMetadata(
+    id="AWS.SSM.SendCommand",
+    title="SSM SendCommand executed commands on managed instances",
+    description=(
+        "A principal successfully called ssm:SendCommand, which runs a document's commands "
+        "(shell or PowerShell) on EC2 instances and other managed nodes."
+    ),
+    severity=Severity.HIGH,
+    attack=(
+        AttackRef(
+            tactic_id="TA0001",
+            tactic="initial-access",
+            technique_id="T1566.002",
+            technique="Phishing: Spearphishing Link (as tagged by the Sigma seed)",
+        ),
+        AttackRef(
+            tactic_id="TA0002",
+            tactic="execution",
+            technique_id="T1651",
+            technique="Cloud Administration Command",
+        ),
+    ),
+    seed="Sigma 38e7f511-3f74-41d4-836e-f57dfa18eead "
+    "'Potential Malicious Usage of CloudTrail System Manager'",
+    references=(
+        "https://github.com/SigmaHQ/sigma (rule 38e7f511-3f74-41d4-836e-f57dfa18eead)",
+        "https://github.com/elastic/detection-rules/blob/v8.6.0/rules/integrations/aws/"
+        "initial_access_via_system_manager.toml",
+        "https://attack.mitre.org/techniques/T1651/",
+    ),
+    false_positives=(
+        "Legitimate administration: engineers running commands on instances they maintain.",
+        "State Manager and Patch Manager associations run by AWS service roles.",
+    ),
+    runbook=(
+        "Identify the principal, its session and source IP; confirm with its owner that the "
+        "command was expected. Review the document and its parameters "
+        "(ssm:GetCommandInvocation with the command id shows the output) and the instances it "
+        "ran on. If unexpected: revoke the session, disable the access key, isolate the instances."
+    ),
+)
+
+
+class SendCommandDetection(Detection):
+    metadata: ClassVar[DetectionMetadata] = METADATA
+
+    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+        del settings
+        return isinstance(event.call, SendCommandCall) and event.record.succeeded
+
+    def evaluate(self, event: SsmEvent, settings: Settings, state: StateSnapshot) -> Verdict | None:
+        del settings, state
+        call = event.call
+        if not isinstance(call, SendCommandCall):
+            return None
+        severity: Severity = METADATA.severity
+        reasons: tuple[str, ...] = ()
+        if event.principal.is_aws_service:
+            # Sigma's rule is literal, so it matches; the reason tells the analyst why it is quiet.
+            severity = Severity.INFORMATIONAL
+            reasons = ("lowered to INFORMATIONAL: initiated by an AWS service (State Manager)",)
+        targets = len(call.instance_ids) or len(call.targets)
+        return Verdict(
+            summary=(
+                f"{event.principal.key} ran {call.document_name or 'a document'} "
+                f"on {targets} target(s)"
+            ),
+            decisive_event_id=event.event_id,
+            event_ids=(event.event_id,),
+            first_seen=event.record.event_time,
+            last_seen=event.record.event_time,
+            severity=severity,
+            severity_reasons=reasons,
+            resources=send_command_resources(event, call, call.instance_ids)
+            + principal_resources(event.principal),
+            context=send_command_context(event, call),
+        )

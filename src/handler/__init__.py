@@ -1,0 +1,1 @@
+"""The Lambda entry point (`handler.app.lambda_handler`)."""

@@ -1,0 +1,38 @@
+"""Lambda entry point: wires logging, metrics, the pipeline and the sinks; decides nothing.
+
+Async invocation from EventBridge: returning means success. Bad input is therefore reported
+and skipped inside `process_payload`; anything else (DynamoDB, SNS, Security Hub errors) is
+raised so that Lambda retries the event and then hands it to the on-failure destination.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handler.telemetry import PowertoolsTelemetry, publish_metrics
+from ssm_detect.processing import process_payload
+from ssm_detect.wiring import Runtime, lambda_runtime
+
+logger = Logger()
+metrics = Metrics()
+
+
+@cache
+def runtime() -> Runtime:
+    """Built on the first invocation, then reused while the execution environment is warm."""
+    return lambda_runtime(os.environ, logger)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
+    del context
+    wired = runtime()
+    summary = process_payload(event, wired.pipeline, wired.sinks, PowertoolsTelemetry(logger))
+    publish_metrics(metrics, summary)
+    return summary.as_dict()

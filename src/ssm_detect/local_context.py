@@ -1,0 +1,20 @@
+"""A Lambda context for running the real handler outside Lambda (`ssm-detect invoke`, tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LocalLambdaContext:
+    function_name: str = "ssm-detect-local"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:ssm-detect-local"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/ssm-detect-local"
+    log_stream_name: str = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 300_000

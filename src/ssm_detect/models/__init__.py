@@ -1,0 +1,1 @@
+"""Typed models of what arrives: EventBridge envelopes, CloudTrail records, SSM API calls."""

@@ -1,0 +1,101 @@
+"""The pipeline: one SSM event through every detection, with one state update per detection.
+
+Shared by the Lambda handler and the local replay, so both decide identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from detections.base import Detection, DetectionMetadata, Verdict
+from ssm_detect.findings import Finding, PrincipalRef, finding_id
+from ssm_detect.settings import Settings
+from ssm_detect.ssm_event import SsmEvent
+from ssm_detect.state import StateStore
+from ssm_detect.state.base import StateSnapshot
+
+
+@dataclass
+class Outcome:
+    findings: list[Finding] = field(default_factory=list)
+    allowlisted: list[str] = field(default_factory=list)
+    """Detection ids that would have looked at the event but the allowlist excluded."""
+
+
+class Pipeline:
+    def __init__(
+        self, detections: Sequence[Detection], store: StateStore, settings: Settings
+    ) -> None:
+        self.detections = tuple(detections)
+        self.store = store
+        self.settings = settings
+
+    def process(self, event: SsmEvent) -> Outcome:
+        """Run every detection; store errors propagate so the caller's retry engages."""
+        outcome = Outcome()
+        for detection in self.detections:
+            metadata = detection.metadata
+            if not detection.applies_to(event, self.settings):
+                continue
+            if self.settings.allowlist.allows(metadata.id, event.principal, _document(event)):
+                outcome.allowlisted.append(metadata.id)
+                continue
+            verdict = self._decide(detection, event)
+            if verdict is not None:
+                outcome.findings.append(build_finding(metadata, verdict, event, self.settings))
+        return outcome
+
+    def _decide(self, detection: Detection, event: SsmEvent) -> Verdict | None:
+        update = detection.state_update(event, self.settings)
+        state: StateSnapshot = self.store.apply(update) if update else {}
+        verdict = detection.evaluate(event, self.settings, state)
+        if update:
+            prune = detection.state_prune(event, self.settings, state)
+            if prune:
+                self.store.prune(prune)
+        return verdict
+
+
+def build_finding(
+    metadata: DetectionMetadata, verdict: Verdict, event: SsmEvent, settings: Settings
+) -> Finding:
+    principal = event.principal
+    severity, reasons = verdict.severity, verdict.severity_reasons
+    override = settings.severity_overrides.get(metadata.id)
+    if override is not None and override != severity:
+        severity, reasons = override, (*reasons, f"set to {override} by configuration")
+    return Finding(
+        id=finding_id(metadata.id, event.account_id, principal.key, verdict.decisive_event_id),
+        detection_id=metadata.id,
+        title=metadata.title,
+        description=f"{metadata.description} {verdict.summary}.",
+        severity=severity,
+        severity_reasons=reasons,
+        account_id=event.account_id,
+        region=event.record.aws_region,
+        principal=PrincipalRef(
+            key=principal.key,
+            type=principal.type,
+            arn=principal.arn,
+            role_arn=principal.role_arn,
+            session_name=principal.session_name,
+            access_key_id=principal.access_key_id,
+            is_aws_service=principal.is_aws_service,
+        ),
+        source_ip=event.record.source_ip_address,
+        user_agent=event.record.user_agent,
+        event_ids=verdict.event_ids,
+        first_seen=verdict.first_seen,
+        last_seen=verdict.last_seen,
+        resources=verdict.resources,
+        context=dict(verdict.context),
+        mitre=metadata.mitre,
+        references=metadata.references,
+        runbook=metadata.runbook,
+    )
+
+
+def _document(event: SsmEvent) -> str | None:
+    call = event.call
+    return call.document_name if call is not None else None

@@ -1,0 +1,1 @@
+"""Local replay of CloudTrail files through the same pipeline as the Lambda."""

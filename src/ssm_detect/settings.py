@@ -1,0 +1,111 @@
+"""Detection settings: plain data, read from the environment only by the entry points."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ssm_detect.findings import Severity
+from ssm_detect.principal import Principal, PrincipalKeying
+
+ANY_DETECTION = "*"
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    """Principals (ARN or key patterns, `fnmatch` syntax) and documents that never alert."""
+
+    principals: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    rules: Mapping[str, AllowRule] = field(default_factory=dict)
+    """Detection id (or `*` for all) -> what it must not alert on."""
+
+    def allows(self, detection_id: str, principal: Principal, document: str | None) -> bool:
+        for rule_id in (detection_id, ANY_DETECTION):
+            rule = self.rules.get(rule_id)
+            if rule and (_principal_matches(rule, principal) or _document_matches(rule, document)):
+                return True
+        return False
+
+    @classmethod
+    def from_json(cls, text: str) -> Allowlist:
+        raw = json.loads(text or "{}")
+        if not isinstance(raw, dict):
+            raise ValueError("the allowlist must be a JSON object keyed by detection id")
+        rules = {}
+        for detection_id, entry in raw.items():
+            if not isinstance(entry, dict):
+                raise ValueError(f"allowlist entry for {detection_id} must be an object")
+            rules[str(detection_id)] = AllowRule(
+                principals=tuple(str(p) for p in entry.get("principals", ())),
+                documents=tuple(str(d) for d in entry.get("documents", ())),
+            )
+        return cls(rules)
+
+
+def _principal_matches(rule: AllowRule, principal: Principal) -> bool:
+    names = [n for n in (principal.key, principal.arn, principal.role_arn) if n]
+    return any(fnmatch.fnmatchcase(n, p) for p in rule.principals for n in names)
+
+
+def _document_matches(rule: AllowRule, document: str | None) -> bool:
+    return document is not None and any(fnmatch.fnmatchcase(document, d) for d in rule.documents)
+
+
+@dataclass(frozen=True)
+class Settings:
+    history_window: timedelta = timedelta(days=10)
+    """Rare creator: a principal is new if it created no Command document within this."""
+    fanout_threshold: int = 2
+    """Distributed command: fire when distinct instances in the window exceed this (Panther: 2)."""
+    fanout_window: timedelta = timedelta(minutes=60)
+    suppression_window: timedelta = timedelta(minutes=60)
+    principal_keying: PrincipalKeying = PrincipalKeying.ROLE
+    include_service_principals: bool = False
+    """Whether AWS service principals (State Manager, ...) feed the stateful detections."""
+    allowlist: Allowlist = field(default_factory=Allowlist)
+    severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build from `HISTORY_WINDOW_DAYS`, `FANOUT_*`, ...; raise ValueError on bad values."""
+        defaults = cls()
+        overrides = json.loads(env.get("SEVERITY_OVERRIDES_JSON") or "{}")
+        if not isinstance(overrides, dict):
+            raise ValueError("SEVERITY_OVERRIDES_JSON must be a JSON object")
+        settings = cls(
+            history_window=timedelta(
+                days=_number(env, "HISTORY_WINDOW_DAYS", defaults.history_window.days)
+            ),
+            fanout_threshold=int(_number(env, "FANOUT_THRESHOLD", defaults.fanout_threshold)),
+            fanout_window=timedelta(minutes=_number(env, "FANOUT_WINDOW_MINUTES", 60)),
+            suppression_window=timedelta(minutes=_number(env, "SUPPRESSION_WINDOW_MINUTES", 60)),
+            principal_keying=PrincipalKeying(env.get("PRINCIPAL_KEYING") or "role"),
+            include_service_principals=_flag(env, "INCLUDE_SERVICE_PRINCIPALS"),
+            allowlist=Allowlist.from_json(env.get("ALLOWLIST_JSON") or "{}"),
+            severity_overrides={str(k): Severity(str(v).upper()) for k, v in overrides.items()},
+        )
+        if settings.fanout_threshold < 1:
+            raise ValueError("FANOUT_THRESHOLD must be at least 1")
+        return settings
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    value = float(text)
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {text!r}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return (env.get(name) or "false").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,31 @@
+"""An in-memory state store for replays and tests; same semantics as DynamoDB's."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from ssm_detect.state.base import StatePrune, StateSnapshot, StateUpdate
+
+
+class MemoryStateStore:
+    def __init__(self) -> None:
+        self._items: defaultdict[str, defaultdict[str, set[str]]] = defaultdict(
+            lambda: defaultdict(set)
+        )
+        self._lock = threading.Lock()
+
+    def apply(self, update: StateUpdate) -> StateSnapshot:
+        with self._lock:
+            item = self._items[update.key]
+            for name, added in update.add.items():
+                item[name].update(added)
+            return {name: frozenset(held) for name, held in item.items() if held}
+
+    def prune(self, prune: StatePrune) -> None:
+        with self._lock:
+            item = self._items.get(prune.key)
+            if item is None:
+                return
+            for name, removed in prune.remove.items():
+                item[name].difference_update(removed)
