@@ -90,15 +90,15 @@ def _replay(args: argparse.Namespace) -> int:
     store = _store(args.state)
     result = replay(args.paths, local_pipeline(settings, store))
     output = args.output or ("table" if sys.stdout.isatty() else "jsonl")
-    errors = Console(stderr=True)
     if output == "jsonl":
         for finding in result.findings:
             sys.stdout.write(finding_json(finding) + "\n")
-        errors.print(json.dumps(result.summary.as_dict() | {"files": result.files}))
+        sys.stderr.write(json.dumps(result.summary.as_dict() | {"files": result.files}) + "\n")
     else:
         print_report(Console(), result.findings, result.summary, result.files)
     for problem in result.problems:
-        errors.print(f"skipped: {problem}", markup=False, highlight=False)
+        # One plain line each: file and position first, so they can be grepped.
+        sys.stderr.write(f"skipped: {problem}\n")
     return 0
 
 

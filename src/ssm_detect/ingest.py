@@ -74,7 +74,8 @@ def event_id_of(raw: object) -> str:
         for name in ("eventID", "id"):
             value = raw.get(name)
             if isinstance(value, str) and value:
-                return value[:128]
+                # It is printed in log lines: keep it to one line of printable characters.
+                return "".join(c if c.isprintable() else "?" for c in value[:128])
     return "unknown"
 
 

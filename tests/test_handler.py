@@ -1,0 +1,151 @@
+"""The Lambda entry point: bad input is skipped and counted, AWS errors are raised."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from ssm_detect.local_context import LocalLambdaContext
+from ssm_detect.wiring import ConfigurationError, lambda_runtime
+from tests.conftest import REGION, Invoke, load_event
+
+
+def emitted_metrics(output: str) -> dict[str, float]:
+    """Sum the values of every metric in the EMF blobs Powertools printed."""
+    totals: dict[str, float] = {}
+    for line in output.splitlines():
+        if '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for definition in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in definition["Metrics"]:
+                value = blob[metric["Name"]]
+                values = value if isinstance(value, list) else [value]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values)
+    return totals
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "not an object",
+        42,
+        [],
+        {"detail-type": "AWS API Call via CloudTrail", "source": "aws.ssm", "id": "x"},
+        {"detail-type": "AWS API Call via CloudTrail", "id": "e", "source": "aws.ssm", "detail": 1},
+        {"Records": "nope"},
+        {"Records": [None, 1, "x", {"eventSource": "ssm.amazonaws.com"}]},
+    ],
+)
+def test_handler_skips_bad_input_without_raising(payload: object, invoke: Invoke) -> None:
+    result = invoke(payload)
+    assert result["findings"] == {}
+    assert result["ssm_events"] == 0
+    assert result["bad_events"] == result["events_seen"]
+
+
+def test_handler_counts_bad_events_in_metrics(
+    invoke: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke(load_event("malformed_missing_event_time.json"))
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert metrics["BadEvents"] == 1
+    assert metrics["EventsSeen"] == 1
+    assert metrics["SsmEvents"] == 0
+
+
+def test_handler_logs_bad_event_with_its_event_id(invoke: Invoke) -> None:
+    from handler import app  # noqa: PLC0415
+
+    event = load_event("malformed_instance_ids_string.json")
+    handler = app.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        invoke(event)
+    finally:
+        handler.setStream(previous)
+    logs = [json.loads(line) for line in buffer.getvalue().splitlines() if line]
+    warnings = [entry for entry in logs if entry.get("message") == "skipped bad event"]
+    assert len(warnings) == 1
+    assert warnings[0]["correlation_id"] == event["detail"]["eventID"]
+    assert "instanceIds" in warnings[0]["reason"]
+
+
+def test_handler_processes_the_rest_of_a_batch_after_bad_records(invoke: Invoke) -> None:
+    good = load_event("panther_send_command_three_instances.json")["detail"]
+    result = invoke({"Records": [{"eventSource": "ssm.amazonaws.com"}, good, "junk"]})
+    assert result["bad_events"] == 2
+    assert set(result["findings"]) == {"AWS.SSM.SendCommand", "AWS.SSM.DistributedCommand"}
+
+
+def test_handler_ignores_non_ssm_events_quietly(
+    invoke: Invoke, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = invoke(load_event("panther_unrelated_describe_instances.json"))
+    assert result["ignored"] == 1
+    assert result["bad_events"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_handler_emits_findings_metric_per_detection(
+    invoke: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke(load_event("panther_send_command_three_instances.json"))
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert metrics["Findings"] == 2
+    assert metrics["Findings.AWS.SSM.DistributedCommand"] == 1
+
+
+def test_handler_raises_on_throttled_state_update_so_lambda_retries(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handler import app  # noqa: PLC0415
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "update_item",
+        service_error_code="ProvisionedThroughputExceededException",
+        http_status_code=400,
+    )
+    stubber.activate()
+    env = {"STATE_TABLE_NAME": "t"}
+    monkeypatch.setattr(app, "runtime", lambda: lambda_runtime(env, app.logger, client=client))
+
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
+        app.lambda_handler(
+            load_event("panther_send_command_three_instances.json"),
+            LocalLambdaContext(),  # type: ignore[arg-type]
+        )
+    stubber.assert_no_pending_responses()
+
+
+def test_runtime_refuses_to_start_without_a_table() -> None:
+    with pytest.raises(ConfigurationError, match="STATE_TABLE_NAME"):
+        lambda_runtime({}, _NullLogger())
+
+
+def test_runtime_refuses_invalid_settings() -> None:
+    env: dict[str, str] = {"STATE_TABLE_NAME": "t", "FANOUT_THRESHOLD": "0"}
+    with pytest.raises(ConfigurationError, match="FANOUT_THRESHOLD"):
+        lambda_runtime(env, _NullLogger(), client=boto3.client("dynamodb", region_name=REGION))
+
+
+class _NullLogger:
+    def info(self, msg: str, *, extra: Any = None) -> None:
+        del msg, extra
+
+
+def test_environment_has_no_real_credentials() -> None:
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
