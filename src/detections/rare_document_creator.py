@@ -2,8 +2,13 @@
 
 Elastic's new-terms rule: a candidate fires when its principal has not created a Command
 document within the history window before the event's time. State per principal is the set of
-its creations (`"<epoch>|<eventID>"`); "before" is ordered by (time, event id) so that two
-creations in the same second still give exactly one first-seen, whatever order they arrive in.
+its creations (`"<epoch>|<eventID>"`); "before" is ordered by (time, event id), so two
+creations in the same second processed in order give exactly one first-seen.
+
+A creation that arrives after a later one of the same principal (late delivery) is judged on
+what is known when it arrives: it fires if nothing precedes it, even though the later one
+fired already. Verdicts are never retracted, so late arrival can add a finding, never lose one;
+replays sort by event time and do not meet this.
 """
 
 from __future__ import annotations

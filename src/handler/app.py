@@ -33,6 +33,6 @@ def runtime() -> Runtime:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
     del context
     wired = runtime()
-    summary = process_payload(event, wired.pipeline, wired.sinks, PowertoolsTelemetry(logger))
+    summary = process_payload(event, wired.pipeline, wired.dispatcher, PowertoolsTelemetry(logger))
     publish_metrics(metrics, summary)
     return summary.as_dict()

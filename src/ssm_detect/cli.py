@@ -11,7 +11,6 @@ from pathlib import Path
 
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.settings import Settings
-from ssm_detect.state import StateStore
 
 EXIT_USAGE = 2
 
@@ -81,14 +80,13 @@ def _replay(args: argparse.Namespace) -> int:
 
     from ssm_detect.render.local import finding_json, print_report  # noqa: PLC0415
     from ssm_detect.replay.engine import replay  # noqa: PLC0415
-    from ssm_detect.wiring import local_pipeline  # noqa: PLC0415
+    from ssm_detect.wiring import local_runtime  # noqa: PLC0415
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
-    settings = settings_from(args)
-    store = _store(args.state)
-    result = replay(args.paths, local_pipeline(settings, store))
+    wired = local_runtime(settings_from(args), args.state)
+    result = replay(args.paths, wired.pipeline, wired.dispatcher)
     output = args.output or ("table" if sys.stdout.isatty() else "jsonl")
     if output == "jsonl":
         for finding in result.findings:
@@ -100,16 +98,6 @@ def _replay(args: argparse.Namespace) -> int:
         # One plain line each: file and position first, so they can be grepped.
         sys.stderr.write(f"skipped: {problem}\n")
     return 0
-
-
-def _store(path: Path | None) -> StateStore:
-    if path is None:
-        from ssm_detect.state.memory import MemoryStateStore  # noqa: PLC0415
-
-        return MemoryStateStore()
-    from ssm_detect.state.sqlite import SqliteStateStore  # noqa: PLC0415
-
-    return SqliteStateStore(path)
 
 
 def _invoke(args: argparse.Namespace) -> int:

@@ -95,6 +95,8 @@ class Finding(BaseModel):
     mitre: tuple[MitreTag, ...] = ()
     references: tuple[str, ...] = ()
     runbook: str = ""
+    recorded_at: datetime | None = None
+    """Wall-clock time ssm-detect first recorded the open finding (Security Hub's CreatedAt)."""
 
 
 def finding_id(detection_id: str, account_id: str, principal_key: str, event_id: str) -> str:

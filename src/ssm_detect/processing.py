@@ -8,15 +8,15 @@ to the dead-letter destination.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ssm_detect.delivery import DeliveryReport, Dispatcher
 from ssm_detect.findings import Finding
 from ssm_detect.ingest import BadEvent, Ignored, records_in, to_event
 from ssm_detect.pipeline import Pipeline
 from ssm_detect.principal import PrincipalKeying
-from ssm_detect.sinks import FindingSink
 from ssm_detect.ssm_event import SsmEvent
 
 
@@ -36,6 +36,8 @@ class Summary:
     bad_events: int = 0
     duplicates: int = 0
     findings: Counter[str] = field(default_factory=Counter)
+    notified: int = 0
+    suppressed: int = 0
     allowlisted: Counter[str] = field(default_factory=Counter)
     bad_reasons: list[str] = field(default_factory=list)
 
@@ -47,6 +49,8 @@ class Summary:
             "bad_events": self.bad_events,
             "duplicates": self.duplicates,
             "findings": dict(self.findings),
+            "notified": self.notified,
+            "suppressed": self.suppressed,
             "allowlisted": dict(self.allowlisted),
         }
 
@@ -70,11 +74,11 @@ def parse_payload(
 def run_events(
     events: Iterable[SsmEvent],
     pipeline: Pipeline,
-    sinks: Sequence[FindingSink],
+    dispatcher: Dispatcher,
     summary: Summary,
     telemetry: Telemetry,
-) -> list[Finding]:
-    """Detect on each event, then hand every finding to every sink (errors propagate)."""
+) -> DeliveryReport:
+    """Detect on each event, then deliver the findings (errors propagate)."""
     produced: list[Finding] = []
     for event in events:
         telemetry.event_context(event.event_id)
@@ -83,20 +87,20 @@ def run_events(
         summary.allowlisted.update(outcome.allowlisted)
         summary.findings.update(f.detection_id for f in outcome.findings)
         produced.extend(outcome.findings)
-    if produced:
-        for sink in sinks:
-            sink.send(produced)
-    return produced
+    report = dispatcher.deliver(produced) if produced else DeliveryReport()
+    summary.notified += len(report.notified)
+    summary.suppressed += report.suppressed
+    return report
 
 
 def process_payload(
     payload: object,
     pipeline: Pipeline,
-    sinks: Sequence[FindingSink],
+    dispatcher: Dispatcher,
     telemetry: Telemetry,
 ) -> Summary:
     """One Lambda invocation's payload, in the order it arrived."""
     summary = Summary()
     events = parse_payload(payload, pipeline.settings.principal_keying, summary, telemetry)
-    run_events(events, pipeline, sinks, summary, telemetry)
+    run_events(events, pipeline, dispatcher, summary, telemetry)
     return summary

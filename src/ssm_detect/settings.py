@@ -67,6 +67,8 @@ class Settings:
     """Distributed command: fire when distinct instances in the window exceed this (Panther: 2)."""
     fanout_window: timedelta = timedelta(minutes=60)
     suppression_window: timedelta = timedelta(minutes=60)
+    suppression_overrides: Mapping[str, timedelta] = field(default_factory=dict)
+    """Detection id -> its own suppression window."""
     principal_keying: PrincipalKeying = PrincipalKeying.ROLE
     include_service_principals: bool = False
     """Whether AWS service principals (State Manager, ...) feed the stateful detections."""
@@ -77,9 +79,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build from `HISTORY_WINDOW_DAYS`, `FANOUT_*`, ...; raise ValueError on bad values."""
         defaults = cls()
-        overrides = json.loads(env.get("SEVERITY_OVERRIDES_JSON") or "{}")
-        if not isinstance(overrides, dict):
-            raise ValueError("SEVERITY_OVERRIDES_JSON must be a JSON object")
+        overrides = _json_object(env, "SEVERITY_OVERRIDES_JSON")
+        suppressions = _json_object(env, "SUPPRESSION_OVERRIDES_JSON")
         settings = cls(
             history_window=timedelta(
                 days=_number(env, "HISTORY_WINDOW_DAYS", defaults.history_window.days)
@@ -91,10 +92,23 @@ class Settings:
             include_service_principals=_flag(env, "INCLUDE_SERVICE_PRINCIPALS"),
             allowlist=Allowlist.from_json(env.get("ALLOWLIST_JSON") or "{}"),
             severity_overrides={str(k): Severity(str(v).upper()) for k, v in overrides.items()},
+            suppression_overrides={
+                str(k): timedelta(minutes=float(str(v))) for k, v in suppressions.items()
+            },
         )
         if settings.fanout_threshold < 1:
             raise ValueError("FANOUT_THRESHOLD must be at least 1")
         return settings
+
+    def suppression_for(self, detection_id: str) -> timedelta:
+        return self.suppression_overrides.get(detection_id, self.suppression_window)
+
+
+def _json_object(env: Mapping[str, str], name: str) -> dict[str, object]:
+    value = json.loads(env.get(name) or "{}")
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object")
+    return value
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

@@ -1,17 +1,21 @@
-"""Build the pipeline and sinks for an entry point. boto3 is imported only when it is needed."""
+"""Build the pipeline and delivery for an entry point. boto3 is imported only when needed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from detections import all_detections
+from ssm_detect.delivery import Dispatcher
+from ssm_detect.ledger.sqlite import SqliteLedger
 from ssm_detect.pipeline import Pipeline
 from ssm_detect.settings import Settings
-from ssm_detect.sinks import FindingSink
+from ssm_detect.sinks.collect import CollectingSink
 from ssm_detect.sinks.log import InfoLogger, LogSink
 from ssm_detect.state import StateStore
+from ssm_detect.state.memory import MemoryStateStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -20,7 +24,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Runtime:
     pipeline: Pipeline
-    sinks: Sequence[FindingSink]
+    dispatcher: Dispatcher
 
 
 class ConfigurationError(Exception):
@@ -41,6 +45,7 @@ def lambda_runtime(
     logger: InfoLogger,
     client: DynamoDBClient | None = None,
 ) -> Runtime:
+    from ssm_detect.ledger.dynamodb import DynamoDbLedger  # noqa: PLC0415
     from ssm_detect.state.dynamodb import DynamoDbStateStore  # noqa: PLC0415
 
     table = env.get("STATE_TABLE_NAME")
@@ -50,8 +55,23 @@ def lambda_runtime(
         settings = Settings.from_env(env)
     except ValueError as error:
         raise ConfigurationError(f"invalid detection settings: {error}") from error
-    store = DynamoDbStateStore(client or dynamodb_client(), table)
-    return Runtime(pipeline=local_pipeline(settings, store), sinks=(LogSink(logger),))
+    dynamodb = client or dynamodb_client()
+    dispatcher = Dispatcher(DynamoDbLedger(dynamodb, table), settings, recorders=(LogSink(logger),))
+    pipeline = Pipeline(all_detections(), DynamoDbStateStore(dynamodb, table), settings)
+    return Runtime(pipeline=pipeline, dispatcher=dispatcher)
+
+
+def local_runtime(settings: Settings, state_path: Path | None = None) -> Runtime:
+    """Embedded state and ledger (in memory, or one SQLite file) and an in-memory sink."""
+    store: StateStore
+    if state_path is None:
+        store, ledger = MemoryStateStore(), SqliteLedger(":memory:")
+    else:
+        from ssm_detect.state.sqlite import SqliteStateStore  # noqa: PLC0415
+
+        store, ledger = SqliteStateStore(state_path), SqliteLedger(state_path)
+    dispatcher = Dispatcher(ledger, settings, recorders=(CollectingSink(),))
+    return Runtime(pipeline=Pipeline(all_detections(), store, settings), dispatcher=dispatcher)
 
 
 def local_pipeline(settings: Settings, store: StateStore) -> Pipeline:

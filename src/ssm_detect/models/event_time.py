@@ -25,7 +25,11 @@ def parse_event_time(value: object) -> datetime:
         parsed = _parse_text(value)
     else:
         raise ValueError(f"eventTime must be a string, got {type(value).__name__}")
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+01:00: the offset moves it outside datetime's range
+        raise ValueError("eventTime is out of range") from None
     if not _EARLIEST_YEAR <= parsed.year <= _LATEST_YEAR:
         raise ValueError(f"eventTime year {parsed.year} is out of range")
     return parsed

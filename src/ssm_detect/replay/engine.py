@@ -8,16 +8,16 @@ once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ssm_detect.delivery import Dispatcher
 from ssm_detect.findings import Finding
 from ssm_detect.ingest import BadEvent
 from ssm_detect.pipeline import Pipeline
 from ssm_detect.processing import Summary, parse_payload, run_events
 from ssm_detect.replay.sources import Payload, input_files, read_payloads
-from ssm_detect.sinks import FindingSink
 from ssm_detect.ssm_event import SsmEvent
 
 
@@ -41,6 +41,9 @@ class ReplayTelemetry:
 class ReplayResult:
     summary: Summary
     findings: list[Finding]
+    """One per open finding (suppression window), with its final count."""
+    notifications: list[Finding]
+    """What would have been notified (SNS) live: the firing that opened each window."""
     problems: list[str]
     files: int
 
@@ -48,7 +51,7 @@ class ReplayResult:
 def replay(
     paths: Iterable[Path],
     pipeline: Pipeline,
-    sinks: Sequence[FindingSink] = (),
+    dispatcher: Dispatcher,
     on_file: Callable[[Path], None] | None = None,
 ) -> ReplayResult:
     summary = Summary()
@@ -75,5 +78,5 @@ def replay(
                 summary.bad_events += 1
                 telemetry.bad_event(bad)
     ordered = sorted(unique.values(), key=lambda e: (e.record.event_time, e.event_id))
-    findings = run_events(ordered, pipeline, sinks, summary, telemetry)
-    return ReplayResult(summary, findings, telemetry.problems, files)
+    report = run_events(ordered, pipeline, dispatcher, summary, telemetry)
+    return ReplayResult(summary, report.recorded, report.notified, telemetry.problems, files)

@@ -1,0 +1,135 @@
+"""Delivery: findings to sinks, notified once per suppression window, never lost on retry.
+
+Order matters and is the retry design:
+1. Claim each firing in the ledger (join the open window, or open one). State first: a retry
+   re-derives the same claim, because claims are idempotent.
+2. Notify (SNS) only for the firing that opened the window, and only through sinks the ledger
+   has not recorded as delivered; record each delivery right after it succeeds. So a failure of
+   anything later (Security Hub, say) makes Lambda retry without repeating the email.
+3. Record every firing (Security Hub upsert by the open finding's id, logs, local output): an
+   import under an existing id updates that finding, so repeating it is harmless.
+Any sink error propagates: the invocation fails and Lambda retries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from detections import members
+from ssm_detect.findings import Finding
+from ssm_detect.ledger import FindingLedger, LedgerEntry, WindowClaim
+from ssm_detect.models.event_time import to_epoch
+from ssm_detect.settings import Settings
+from ssm_detect.sinks import FindingSink
+
+MAX_EVENT_IDS = 100
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class DeliveryReport:
+    notified: list[Finding] = field(default_factory=list)
+    recorded: list[Finding] = field(default_factory=list)
+    suppressed: int = 0
+    """Firings that joined an open window instead of notifying again."""
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    finding: Finding
+    entry: LedgerEntry
+    key: str
+    opener: bool
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        ledger: FindingLedger,
+        settings: Settings,
+        notifiers: Sequence[FindingSink] = (),
+        recorders: Sequence[FindingSink] = (),
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.ledger = ledger
+        self.settings = settings
+        self.notifiers = tuple(notifiers)
+        self.recorders = tuple(recorders)
+        self._clock = clock
+
+    def deliver(self, findings: Sequence[Finding]) -> DeliveryReport:
+        report = DeliveryReport()
+        claimed = [self._claim(finding) for finding in findings]
+        for item in claimed:
+            if not item.opener:
+                report.suppressed += 1
+                continue
+            for sink in self.notifiers:
+                if sink.name in item.entry.sent:
+                    continue  # delivered by an earlier attempt of this invocation's event
+                sink.send([item.finding])
+                if item.entry.tracked:
+                    self.ledger.mark_sent(item.key, item.entry.open_id, sink.name)
+            report.notified.append(item.finding)
+        latest = {item.finding.id: item.finding for item in claimed}
+        report.recorded = list(latest.values())
+        if report.recorded:
+            for sink in self.recorders:
+                sink.send(report.recorded)
+        return report
+
+    def _claim(self, finding: Finding) -> _Claimed:
+        key = ledger_key(finding)
+        decisive = finding.event_ids[-1] if finding.event_ids else finding.id
+        epoch = to_epoch(finding.last_seen)
+        entry = self.ledger.claim(
+            WindowClaim(
+                key=key,
+                finding_id=finding.id,
+                member=members.encode(epoch, decisive),
+                event_epoch=epoch,
+                window=self.settings.suppression_for(finding.detection_id),
+                now_epoch=to_epoch(self._clock()),
+            )
+        )
+        return _Claimed(
+            finding=consolidate(finding, entry),
+            entry=entry,
+            key=key,
+            opener=entry.open_id == finding.id or not entry.tracked,
+        )
+
+
+def ledger_key(finding: Finding) -> str:
+    return f"ledger#{finding.detection_id}#{finding.account_id}#{finding.principal.key}"
+
+
+def consolidate(finding: Finding, entry: LedgerEntry) -> Finding:
+    """The firing as an update of the window's open finding: its id, count and time span."""
+    window = members.decode_all(entry.members)
+    times = [to_epoch(finding.first_seen), to_epoch(finding.last_seen), *(t for t, _ in window)]
+    own = set(finding.event_ids)
+    last = to_epoch(finding.last_seen)
+    # Time order: earlier firings of the window, this firing's events, later firings.
+    before = [e for t, e in window if e not in own and t <= last]
+    after = [e for t, e in window if e not in own and t > last]
+    event_ids = (*before, *finding.event_ids, *after)
+    return finding.model_copy(
+        update={
+            "id": entry.open_id,
+            "count": entry.count,
+            "first_seen": min(finding.first_seen, _datetime(min(times))),
+            "last_seen": max(finding.last_seen, _datetime(max(times))),
+            "event_ids": event_ids[-MAX_EVENT_IDS:],
+            "recorded_at": _datetime(entry.created_epoch) if entry.created_epoch else None,
+        }
+    )
+
+
+def _datetime(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)

@@ -1,0 +1,135 @@
+"""Delivery under retries: every finding reaches every sink, no notification is repeated."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ssm_detect.delivery import Dispatcher
+from ssm_detect.findings import Finding
+from ssm_detect.ingest import to_event
+from ssm_detect.ledger.sqlite import SqliteLedger
+from ssm_detect.settings import Settings
+from ssm_detect.ssm_event import SsmEvent
+from ssm_detect.state.memory import MemoryStateStore
+from ssm_detect.wiring import local_pipeline
+from tests.conftest import load_event
+from tests.fakes import RecordingSink, SinkDownError
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SETTINGS = Settings()
+
+
+def send_command_findings(*minutes: int) -> list[Finding]:
+    """SendCommand findings for one principal, one per call, `minutes` after the seed event."""
+    pipeline = local_pipeline(SETTINGS, MemoryStateStore())
+    base = load_event("panther_single_instance_no_cache.json")["detail"]
+    found: list[Finding] = []
+    for n, offset in enumerate(minutes):
+        raw = dict(base, eventID=f"evt-{n}")
+        event = to_event(raw, SETTINGS.principal_keying)
+        assert isinstance(event, SsmEvent)
+        moved = event.record.model_copy(
+            update={"event_time": event.record.event_time + timedelta(minutes=offset)}
+        )
+        event = SsmEvent(moved, event.principal, event.call)
+        found += pipeline.process(event).findings
+    return [f for f in found if f.detection_id == "AWS.SSM.SendCommand"]
+
+
+def dispatcher(
+    ledger: SqliteLedger, notifier: RecordingSink, recorder: RecordingSink
+) -> Dispatcher:
+    return Dispatcher(ledger, SETTINGS, (notifier,), (recorder,), clock=lambda: NOW)
+
+
+def test_delivery_notifies_the_first_firing_and_updates_it_for_repeats() -> None:
+    sns, hub = RecordingSink("sns"), RecordingSink("securityhub")
+    deliver = dispatcher(SqliteLedger(), sns, hub)
+    first, second, third = send_command_findings(0, 10, 20)
+
+    reports = [deliver.deliver([f]) for f in (first, second, third)]
+
+    assert [f.id for f in sns.received] == [first.id]
+    assert [(f.id, f.count) for f in hub.received] == [(first.id, 1), (first.id, 2), (first.id, 3)]
+    assert hub.received[-1].event_ids == ("evt-0", "evt-1", "evt-2")
+    assert [r.suppressed for r in reports] == [0, 1, 1]
+
+
+def test_delivery_after_the_window_notifies_again() -> None:
+    sns, hub = RecordingSink("sns"), RecordingSink("securityhub")
+    deliver = dispatcher(SqliteLedger(), sns, hub)
+    early, late = send_command_findings(0, 61)
+    deliver.deliver([early])
+    deliver.deliver([late])
+    assert [f.id for f in sns.received] == [early.id, late.id]
+
+
+def test_delivery_retry_after_notifier_failure_notifies_exactly_once() -> None:
+    """State written, SNS failed: the retry sends the notification, once."""
+    sns, hub = RecordingSink("sns", failures=1), RecordingSink("securityhub")
+    deliver = dispatcher(SqliteLedger(), sns, hub)
+    (finding,) = send_command_findings(0)
+    with pytest.raises(SinkDownError):
+        deliver.deliver([finding])
+    deliver.deliver([finding])
+    assert [f.id for f in sns.received] == [finding.id]
+    assert [f.id for f in hub.received] == [finding.id]
+
+
+def test_delivery_retry_after_recorder_failure_does_not_notify_twice() -> None:
+    """SNS sent, Security Hub failed: the retry imports the finding and sends no second email."""
+    sns, hub = RecordingSink("sns"), RecordingSink("securityhub", failures=2)
+    deliver = dispatcher(SqliteLedger(), sns, hub)
+    (finding,) = send_command_findings(0)
+    for _ in range(2):
+        with pytest.raises(SinkDownError):
+            deliver.deliver([finding])
+    deliver.deliver([finding])
+    assert len(sns.received) == 1
+    assert [(f.id, f.count) for f in hub.received] == [(finding.id, 1)]
+
+
+def test_delivery_of_the_same_event_twice_notifies_once() -> None:
+    sns, hub = RecordingSink("sns"), RecordingSink("securityhub")
+    deliver = dispatcher(SqliteLedger(), sns, hub)
+    (finding,) = send_command_findings(0)
+    deliver.deliver([finding])
+    deliver.deliver([finding])
+    assert len(sns.received) == 1
+    assert [f.count for f in hub.received] == [1, 1]
+
+
+def test_delivery_concurrent_invocations_notify_once() -> None:
+    """Sixteen invocations for one principal at once, one firing each: one notification."""
+    sns, hub = RecordingSink("sns"), RecordingSink("securityhub")
+    ledger = SqliteLedger()
+    findings = send_command_findings(*range(16))
+    threads = [
+        threading.Thread(target=dispatcher(ledger, sns, hub).deliver, args=([f],)) for f in findings
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(sns.received) == 1
+    assert {f.id for f in hub.received} == {sns.received[0].id}
+    assert max(f.count for f in hub.received) == 16
+
+
+def test_delivery_per_detection_suppression_window() -> None:
+    settings = Settings(suppression_overrides={"AWS.SSM.SendCommand": timedelta(minutes=5)})
+    sns = RecordingSink("sns")
+    deliver = Dispatcher(SqliteLedger(), settings, (sns,), (), clock=lambda: NOW)
+    for finding in send_command_findings(0, 3, 6):
+        deliver.deliver([finding])
+    assert len(sns.received) == 2
+
+
+def test_delivery_marks_recorded_at_from_the_ledger_clock() -> None:
+    hub = RecordingSink("securityhub")
+    deliver = Dispatcher(SqliteLedger(), SETTINGS, (), (hub,), clock=lambda: NOW)
+    deliver.deliver(send_command_findings(0))
+    assert hub.received[0].recorded_at == NOW
