@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ssm_detect.local_context import LocalLambdaContext
-from ssm_detect.wiring import ConfigurationError, lambda_runtime
+from ssm_detect.wiring import AwsClients, ConfigurationError, lambda_runtime
 from tests.conftest import REGION, Invoke, load_event
 
 
@@ -121,7 +121,10 @@ def test_handler_raises_on_throttled_state_update_so_lambda_retries(
     )
     stubber.activate()
     env = {"STATE_TABLE_NAME": "t"}
-    monkeypatch.setattr(app, "runtime", lambda: lambda_runtime(env, app.logger, client=client))
+    clients = AwsClients(dynamodb=client)
+    monkeypatch.setattr(
+        app, "runtime", lambda account: lambda_runtime(env, app.logger, account, clients)
+    )
 
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
         app.lambda_handler(
@@ -133,13 +136,18 @@ def test_handler_raises_on_throttled_state_update_so_lambda_retries(
 
 def test_runtime_refuses_to_start_without_a_table() -> None:
     with pytest.raises(ConfigurationError, match="STATE_TABLE_NAME"):
-        lambda_runtime({}, _NullLogger())
+        lambda_runtime({}, _NullLogger(), "111122223333")
 
 
 def test_runtime_refuses_invalid_settings() -> None:
     env: dict[str, str] = {"STATE_TABLE_NAME": "t", "FANOUT_THRESHOLD": "0"}
     with pytest.raises(ConfigurationError, match="FANOUT_THRESHOLD"):
-        lambda_runtime(env, _NullLogger(), client=boto3.client("dynamodb", region_name=REGION))
+        lambda_runtime(
+            env,
+            _NullLogger(),
+            "111122223333",
+            AwsClients(dynamodb=boto3.client("dynamodb", region_name=REGION)),
+        )
 
 
 class _NullLogger:

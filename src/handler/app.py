@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler.telemetry import PowertoolsTelemetry, publish_metrics
@@ -23,16 +24,25 @@ metrics = Metrics()
 
 
 @cache
-def runtime() -> Runtime:
+def runtime(account: str) -> Runtime:
     """Built on the first invocation, then reused while the execution environment is warm."""
-    return lambda_runtime(os.environ, logger)
+    return lambda_runtime(os.environ, logger, account, on_unavailable=report_unavailable_sink)
+
+
+def report_unavailable_sink(reason: str) -> None:
+    logger.error(reason)
+    metrics.add_metric(name="SinkUnavailable", unit=MetricUnit.Count, value=1)
+
+
+def account_of(context: LambdaContext) -> str:
+    """arn:aws:lambda:REGION:ACCOUNT:function:NAME"""
+    return context.invoked_function_arn.split(":")[4]
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
-    del context
-    wired = runtime()
+    wired = runtime(account_of(context))
     summary = process_payload(event, wired.pipeline, wired.dispatcher, PowertoolsTelemetry(logger))
     publish_metrics(metrics, summary)
     return summary.as_dict()

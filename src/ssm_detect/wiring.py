@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,13 +12,17 @@ from ssm_detect.delivery import Dispatcher
 from ssm_detect.ledger.sqlite import SqliteLedger
 from ssm_detect.pipeline import Pipeline
 from ssm_detect.settings import Settings
+from ssm_detect.sinks import FindingSink
 from ssm_detect.sinks.collect import CollectingSink
 from ssm_detect.sinks.log import InfoLogger, LogSink
 from ssm_detect.state import StateStore
 from ssm_detect.state.memory import MemoryStateStore
 
 if TYPE_CHECKING:
+    from botocore.config import Config
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_securityhub.client import SecurityHubClient
+    from mypy_boto3_sns.client import SNSClient
 
 
 @dataclass(frozen=True)
@@ -31,20 +35,57 @@ class ConfigurationError(Exception):
     """The deployment is misconfigured: fail loudly at start, not per event."""
 
 
-def dynamodb_client() -> DynamoDBClient:
-    import boto3  # noqa: PLC0415 - deferred: replay and tests without AWS never pay for it
+def _retrying() -> Config:
     from botocore.config import Config  # noqa: PLC0415
 
     # Standard retry mode retries throttling and 5xx with backoff before we give up and let
     # Lambda's own retry take over.
-    return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}))
+    return Config(retries={"mode": "standard", "max_attempts": 4})
+
+
+def dynamodb_client() -> DynamoDBClient:
+    import boto3  # noqa: PLC0415 - deferred: replay and tests without AWS never pay for it
+
+    return boto3.client("dynamodb", config=_retrying())
+
+
+@dataclass
+class AwsClients:
+    """boto3 clients, created on first use; tests hand in their own."""
+
+    dynamodb: DynamoDBClient | None = None
+    sns: SNSClient | None = None
+    securityhub: SecurityHubClient | None = None
+
+    def dynamodb_client(self) -> DynamoDBClient:
+        if self.dynamodb is None:
+            self.dynamodb = dynamodb_client()
+        return self.dynamodb
+
+    def sns_client(self) -> SNSClient:
+        if self.sns is None:
+            import boto3  # noqa: PLC0415
+
+            self.sns = boto3.client("sns", config=_retrying())
+        return self.sns
+
+    def securityhub_client(self) -> SecurityHubClient:
+        if self.securityhub is None:
+            import boto3  # noqa: PLC0415
+
+            self.securityhub = boto3.client("securityhub", config=_retrying())
+        return self.securityhub
 
 
 def lambda_runtime(
     env: Mapping[str, str],
     logger: InfoLogger,
-    client: DynamoDBClient | None = None,
+    account: str,
+    clients: AwsClients | None = None,
+    on_unavailable: Callable[[str], None] | None = None,
 ) -> Runtime:
+    """The Lambda's wiring. `account` is the function's own account: Security Hub imports
+    findings under it (see render/asff.py for the cross-account choice)."""
     from ssm_detect.ledger.dynamodb import DynamoDbLedger  # noqa: PLC0415
     from ssm_detect.state.dynamodb import DynamoDbStateStore  # noqa: PLC0415
 
@@ -55,10 +96,35 @@ def lambda_runtime(
         settings = Settings.from_env(env)
     except ValueError as error:
         raise ConfigurationError(f"invalid detection settings: {error}") from error
-    dynamodb = client or dynamodb_client()
-    dispatcher = Dispatcher(DynamoDbLedger(dynamodb, table), settings, recorders=(LogSink(logger),))
+    clients = clients or AwsClients()
+    dynamodb = clients.dynamodb_client()
+    notifiers: list[FindingSink] = []
+    recorders: list[FindingSink] = [LogSink(logger)]
+    topic = env.get("FINDINGS_TOPIC_ARN", "").strip()
+    if topic:
+        from ssm_detect.sinks.sns import SnsSink  # noqa: PLC0415
+
+        notifiers.append(SnsSink(clients.sns_client(), topic))
+    if _flag(env.get("SECURITY_HUB_ENABLED", "false")):
+        from ssm_detect.sinks.securityhub import SecurityHubSink  # noqa: PLC0415
+
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        recorders.append(
+            SecurityHubSink(
+                clients.securityhub_client(),
+                region=region,
+                account=account,
+                product_arn=env.get("SECURITY_HUB_PRODUCT_ARN", "").strip() or None,
+                on_unavailable=on_unavailable,
+            )
+        )
+    dispatcher = Dispatcher(DynamoDbLedger(dynamodb, table), settings, notifiers, recorders)
     pipeline = Pipeline(all_detections(), DynamoDbStateStore(dynamodb, table), settings)
     return Runtime(pipeline=pipeline, dispatcher=dispatcher)
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def local_runtime(settings: Settings, state_path: Path | None = None) -> Runtime:

@@ -1,0 +1,107 @@
+"""Security Hub transport: `BatchImportFindings` in batches of at most 100.
+
+A finding listed in `FailedFindings` is a failure (raised, so Lambda retries), except when
+Security Hub is not enabled in the account (`InvalidAccess`): that will not heal by retrying,
+so it is reported once per execution environment (log + `SinkUnavailable` metric, which the
+template alarms on) and the sink stops trying, instead of sending every event to the DLQ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ssm_detect.findings import Finding
+from ssm_detect.render.asff import format_asff
+
+if TYPE_CHECKING:
+    from mypy_boto3_securityhub.client import SecurityHubClient
+
+BATCH_SIZE = 100
+_NOT_ENABLED = frozenset({"InvalidAccessException", "InvalidAccess"})
+
+
+class ImportFailedError(Exception):
+    """Security Hub rejected some findings of a batch."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SecurityHubSink:
+    name = "securityhub"
+
+    def __init__(
+        self,
+        client: SecurityHubClient,
+        *,
+        region: str,
+        account: str,
+        product_arn: str | None = None,
+        on_unavailable: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._client = client
+        self._region = region
+        self._account = account
+        self._product_arn = product_arn
+        self._on_unavailable = on_unavailable
+        self._clock = clock
+        self.unavailable: str | None = None
+
+    def send(self, findings: Sequence[Finding]) -> None:
+        if self.unavailable is not None:
+            return
+        documents = [self._document(f) for f in findings]
+        for start in range(0, len(documents), BATCH_SIZE):
+            if not self._import(documents[start : start + BATCH_SIZE]):
+                return
+
+    def _document(self, finding: Finding) -> dict[str, Any]:
+        now = self._clock()
+        created = finding.recorded_at or now
+        return format_asff(
+            finding,
+            product_arn=self._product_arn,
+            region=self._region,
+            account=self._account,
+            created_at=created,
+            # Security Hub keeps the import with the newest UpdatedAt, so a retried or
+            # re-ordered import never overwrites a fresher one.
+            updated_at=max(now, created),
+            count=finding.count,
+        )
+
+    def _import(self, batch: list[dict[str, Any]]) -> bool:
+        try:
+            response = self._client.batch_import_findings(Findings=batch)  # type: ignore[arg-type]
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _NOT_ENABLED:
+                self._disable(f"{code}: {error.response.get('Error', {}).get('Message', '')}")
+                return False
+            raise
+        failed = response.get("FailedFindings", [])
+        if failed and all(f.get("ErrorCode") in _NOT_ENABLED for f in failed):
+            self._disable(f"{failed[0].get('ErrorCode')}: {failed[0].get('ErrorMessage', '')}")
+            return False
+        if failed:
+            details = "; ".join(
+                f"{f.get('Id')}: {f.get('ErrorCode')} {f.get('ErrorMessage', '')}"[:300]
+                for f in failed[:5]
+            )
+            raise ImportFailedError(f"{len(failed)} of {len(batch)} findings failed: {details}")
+        return True
+
+    def _disable(self, reason: str) -> None:
+        self.unavailable = reason
+        if self._on_unavailable is not None:
+            self._on_unavailable(
+                f"Security Hub is not usable in account {self._account} / {self._region} "
+                f"({reason}); findings are not imported there. Enable Security Hub or set "
+                "SECURITY_HUB_ENABLED=false."
+            )

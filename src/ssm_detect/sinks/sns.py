@@ -1,0 +1,32 @@
+"""SNS transport: one publish per notified finding (email and Slack via AWS Chatbot)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ssm_detect.findings import Finding
+from ssm_detect.render.sns_message import format_sns
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns.client import SNSClient
+
+
+class SnsSink:
+    name = "sns"
+
+    def __init__(self, client: SNSClient, topic_arn: str) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def send(self, findings: Sequence[Finding]) -> None:
+        for finding in findings:
+            message = format_sns(finding)
+            attributes: Any = message.message_attributes
+            self._client.publish(
+                TopicArn=self._topic_arn,
+                Subject=message.subject,
+                Message=message.message,
+                MessageStructure=message.message_structure,
+                MessageAttributes=attributes,
+            )
