@@ -27,6 +27,7 @@ class RecordingSink:
 class StrictSecurityHub:
     """The Security Hub rules moto does not enforce, as the AWS user guide states them:
     - with the default product ARN the caller's account must equal each `AwsAccountId`;
+    - a new finding needs `CreatedAt == UpdatedAt`;
     - an import whose `UpdatedAt` is not later than the stored one is ignored;
     - at most 100 findings per call and 240 KB per finding."""
 
@@ -55,6 +56,9 @@ class StrictSecurityHub:
                 failed.append({"Id": finding["Id"], "ErrorCode": "InvalidInput"})
                 continue
             stored = self.findings.get(str(finding["Id"]))
+            if stored is None and finding["CreatedAt"] != finding["UpdatedAt"]:
+                failed.append({"Id": finding["Id"], "ErrorCode": "InvalidInput"})
+                continue
             if stored is None or str(finding["UpdatedAt"]) > str(stored["UpdatedAt"]):
                 self.findings[str(finding["Id"])] = finding
         return {

@@ -182,3 +182,18 @@ def test_securityhub_transient_errors_propagate() -> None:
     (finding, *_) = findings_of("panther_single_instance_no_cache.json")
     with pytest.raises(ClientError, match="LimitExceeded"):
         sink.send([finding])
+
+
+def test_securityhub_late_retry_of_the_creation_does_not_roll_back_an_update() -> None:
+    hub = StrictSecurityHub(SECURITY_ACCOUNT)
+    clock = [NOW]
+    sink = SecurityHubSink(hub, region=REGION, account=SECURITY_ACCOUNT, clock=lambda: clock[0])  # type: ignore[arg-type]
+    (finding, *_) = findings_of("panther_single_instance_no_cache.json")
+    opener = finding.model_copy(update={"recorded_at": NOW})
+    sink.send([opener])
+    clock[0] = NOW + timedelta(minutes=1)
+    sink.send([opener.model_copy(update={"count": 2})])
+    clock[0] = NOW + timedelta(minutes=2)
+    sink.send([opener])  # the opener's invocation retried late
+    (stored,) = hub.findings.values()
+    assert json.loads(json.dumps(stored["ProductFields"]))["ssm-detect/count"] == "2"

@@ -64,15 +64,16 @@ class SecurityHubSink:
     def _document(self, finding: Finding) -> dict[str, Any]:
         now = self._clock()
         created = finding.recorded_at or now
+        # Creation needs CreatedAt == UpdatedAt; an update needs a newer UpdatedAt, so a
+        # retried creation is a no-op and a later firing (count > 1) always lands.
+        updated = created if finding.count == 1 else max(now, created)
         return format_asff(
             finding,
             product_arn=self._product_arn,
             region=self._region,
             account=self._account,
             created_at=created,
-            # Security Hub keeps the import with the newest UpdatedAt, so a retried or
-            # re-ordered import never overwrites a fresher one.
-            updated_at=max(now, created),
+            updated_at=updated,
             count=finding.count,
         )
 
