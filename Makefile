@@ -46,3 +46,6 @@ invoke: $(STAMP) ## Run the real Lambda handler on one event file: make invoke E
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# validate / build / deploy: SAM, cfn-lint and checkov, each in its own venv under .tools/
+include mk/sam.mk

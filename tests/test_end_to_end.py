@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from ssm_detect.local_context import LocalLambdaContext
 from ssm_detect.wiring import AwsClients, lambda_runtime
 from tests.conftest import REGION, TABLE, load_event
+from tests.test_handler import emitted_metrics
 from tests.test_manifest import CASES
 
 POSITIVE = [c for c in CASES if c["fires"] and not c["given_events"] and not c["given_state"]]
@@ -94,7 +95,9 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
 
     def runtime(account: str) -> Any:
         if account not in wired:
-            wired[account] = lambda_runtime(env, app.logger, account, clients)
+            wired[account] = lambda_runtime(
+                env, app.logger, account, clients, on_sink_failure=app.report_sink_failure
+            )
         return wired[account]
 
     monkeypatch.setattr(app, "runtime", runtime)
@@ -188,3 +191,12 @@ def test_state_is_not_double_counted_by_a_retry(stack: Stack) -> None:
     fanout = next(i for i in items if i["pk"]["S"].startswith("fanout#"))
     assert len(fanout["instances"]["SS"]) == 3
     assert len(fanout["calls"]["SS"]) == 1
+
+
+def test_sink_failure_is_counted_in_metrics(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.fail_once(stack.clients.sns_client(), "Publish")
+    with pytest.raises(ClientError):
+        stack.invoke(load_event("panther_send_command_three_instances.json"))
+    assert emitted_metrics(capsys.readouterr().out)["PublishFailures"] == 1

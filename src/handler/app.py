@@ -26,12 +26,24 @@ metrics = Metrics()
 @cache
 def runtime(account: str) -> Runtime:
     """Built on the first invocation, then reused while the execution environment is warm."""
-    return lambda_runtime(os.environ, logger, account, on_unavailable=report_unavailable_sink)
+    return lambda_runtime(
+        os.environ,
+        logger,
+        account,
+        on_unavailable=report_unavailable_sink,
+        on_sink_failure=report_sink_failure,
+    )
 
 
 def report_unavailable_sink(reason: str) -> None:
     logger.error(reason)
     metrics.add_metric(name="SinkUnavailable", unit=MetricUnit.Count, value=1)
+
+
+def report_sink_failure(sink: str, error: Exception) -> None:
+    """The invocation fails after this and Lambda retries it; the metric feeds an alarm."""
+    logger.error("delivery failed", extra={"sink": sink, "error": type(error).__name__})
+    metrics.add_metric(name="PublishFailures", unit=MetricUnit.Count, value=1)
 
 
 def account_of(context: LambdaContext) -> str:

@@ -54,13 +54,16 @@ class Dispatcher:
         settings: Settings,
         notifiers: Sequence[FindingSink] = (),
         recorders: Sequence[FindingSink] = (),
+        *,
         clock: Callable[[], datetime] = _utc_now,
+        on_sink_failure: Callable[[str, Exception], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.settings = settings
         self.notifiers = tuple(notifiers)
         self.recorders = tuple(recorders)
         self._clock = clock
+        self._on_sink_failure = on_sink_failure
 
     def deliver(self, findings: Sequence[Finding]) -> DeliveryReport:
         report = DeliveryReport()
@@ -72,7 +75,7 @@ class Dispatcher:
             for sink in self.notifiers:
                 if sink.name in item.entry.sent:
                     continue  # delivered by an earlier attempt of this invocation's event
-                sink.send([item.finding])
+                self._send(sink, [item.finding])
                 if item.entry.tracked:
                     self.ledger.mark_sent(item.key, item.entry.open_id, sink.name)
             report.notified.append(item.finding)
@@ -80,8 +83,16 @@ class Dispatcher:
         report.recorded = list(latest.values())
         if report.recorded:
             for sink in self.recorders:
-                sink.send(report.recorded)
+                self._send(sink, report.recorded)
         return report
+
+    def _send(self, sink: FindingSink, findings: Sequence[Finding]) -> None:
+        try:
+            sink.send(findings)
+        except Exception as error:
+            if self._on_sink_failure is not None:
+                self._on_sink_failure(sink.name, error)
+            raise
 
     def _claim(self, finding: Finding) -> _Claimed:
         key = ledger_key(finding)

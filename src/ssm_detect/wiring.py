@@ -82,7 +82,9 @@ def lambda_runtime(
     logger: InfoLogger,
     account: str,
     clients: AwsClients | None = None,
+    *,
     on_unavailable: Callable[[str], None] | None = None,
+    on_sink_failure: Callable[[str, Exception], None] | None = None,
 ) -> Runtime:
     """The Lambda's wiring. `account` is the function's own account: Security Hub imports
     findings under it (see render/asff.py for the cross-account choice)."""
@@ -118,7 +120,13 @@ def lambda_runtime(
                 on_unavailable=on_unavailable,
             )
         )
-    dispatcher = Dispatcher(DynamoDbLedger(dynamodb, table), settings, notifiers, recorders)
+    dispatcher = Dispatcher(
+        DynamoDbLedger(dynamodb, table),
+        settings,
+        notifiers,
+        recorders,
+        on_sink_failure=on_sink_failure,
+    )
     pipeline = Pipeline(all_detections(), DynamoDbStateStore(dynamodb, table), settings)
     return Runtime(pipeline=pipeline, dispatcher=dispatcher)
 
