@@ -93,7 +93,7 @@ _WHAT_FIELDS = (
     ("instance_count", "Instance count"),
     ("targets", "Targets"),
     ("unknown_size_targets", "Open targets"),
-    ("distinct_instances", "Distinct"),
+    ("distinct_instances", "Distinct seen"),
     ("fanout_size", "Fan-out size"),
     ("threshold", "Threshold"),
     ("window_start", "Window start"),
