@@ -29,9 +29,10 @@ setup: $(STAMP) ## Create .venv with the pinned dependencies
 run: $(STAMP) ## Replay the bundled sample events through the detections and print findings
 	$(BIN)/ssm-detect replay $(EVENTS)
 
-lint: $(STAMP) ## ruff format check and ruff lint
+lint: $(STAMP) ## ruff format check, ruff lint, bandit
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
+	$(BIN)/bandit -q -c pyproject.toml -r src
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
@@ -49,3 +50,5 @@ clean: ## Remove the virtual environment and caches
 
 # validate / build / deploy: SAM, cfn-lint and checkov, each in its own venv under .tools/
 include mk/sam.mk
+# bench, and DynamoDB Local for the reliability tests
+-include mk/bench.mk mk/dynamodb-local.mk
