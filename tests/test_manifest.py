@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 
 import boto3
 import pytest
 
+from detections import all_detections
 from detections.distributed_command import DistributedCommandDetection
 from detections.rare_document_creator import RareCommandDocumentCreatorDetection
+from ssm_detect.findings import Finding
 from ssm_detect.ingest import records_in, to_event
+from ssm_detect.pipeline import Outcome, Pipeline
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.state.dynamodb import DynamoDbStateStore
@@ -24,11 +30,7 @@ from tests.conftest import EVENTS, REGION, TABLE, Invoke, load_event
 
 MANIFEST: dict[str, Any] = json.loads((EVENTS / "manifest.json").read_text())
 CASES = MANIFEST["cases"]
-DETECTION_IDS = {
-    "AWS.SSM.SendCommand",
-    "AWS.SSM.RareCommandDocumentCreator",
-    "AWS.SSM.DistributedCommand",
-}
+DETECTION_IDS = {d.metadata.id for d in all_detections()}
 
 
 def test_manifest_lists_every_event_file_once() -> None:
@@ -41,6 +43,7 @@ def test_manifest_lists_every_event_file_once() -> None:
 def test_manifest_names_only_known_detections_and_files() -> None:
     for case in CASES:
         assert set(case["fires"]) <= DETECTION_IDS, case["file"]
+        assert set(case.get("severity") or {}) <= set(case["fires"]), case["file"]
         for given in case["given_events"]:
             assert (EVENTS / given).is_file(), given
 
@@ -53,11 +56,29 @@ def test_event_file_fires_exactly_its_manifest_entry(case: dict[str, Any], invok
     if case["given_state"]:
         seed_given_state(event, case["given_state"])
 
-    result = invoke(event)
+    with capture_findings() as found:
+        result = invoke(event)
 
     assert set(result["findings"]) == set(case["fires"]), case["title"]
+    for detection_id, severity in (case.get("severity") or {}).items():
+        assert found[detection_id].severity == severity, (detection_id, found[detection_id])
     assert all(count == 1 for count in result["findings"].values())
     assert result["bad_events"] == (1 if case["skipped"] else 0)
+
+
+@contextmanager
+def capture_findings() -> Iterator[dict[str, Finding]]:
+    """The findings the handler's pipeline produced during the block, by detection id."""
+    found: dict[str, Finding] = {}
+    original = Pipeline.process
+
+    def spy(self: Pipeline, event: SsmEvent) -> Outcome:
+        outcome = original(self, event)
+        found.update({f.detection_id: f for f in outcome.findings})
+        return outcome
+
+    with patch.object(Pipeline, "process", spy):
+        yield found
 
 
 def seed_given_state(event: dict[str, Any], given: dict[str, Any]) -> None:

@@ -4,6 +4,10 @@
 2. The pipeline applies that update atomically and hands back what the store holds afterwards.
 3. `evaluate` decides on that snapshot; `state_prune` may ask to drop members it no longer needs.
 
+Detections run in registry order, and each sees the verdicts earlier ones reached on the same
+event (`prior`, by detection id): the chain detection needs to know that a creation was judged
+rare, or an execution a fan-out, without recomputing either.
+
 Detections import no boto3, read no clock and no environment: the same code decides in Lambda,
 in local replay and in tests, and a retried event gets the same verdict.
 """
@@ -80,6 +84,11 @@ class Verdict:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
+Prior = Mapping[str, Verdict]
+"""Verdicts of the detections that ran before on the same event, by detection id."""
+NO_PRIOR: Prior = {}
+
+
 class Detection(ABC):
     metadata: ClassVar[DetectionMetadata]
 
@@ -87,13 +96,17 @@ class Detection(ABC):
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
         """Whether the event is a candidate (before any state is consulted)."""
 
-    def state_update(self, event: SsmEvent, settings: Settings) -> StateUpdate | None:
+    def state_update(
+        self, event: SsmEvent, settings: Settings, prior: Prior = NO_PRIOR
+    ) -> StateUpdate | None:
         """The state this candidate adds; None for stateless detections."""
-        del event, settings
+        del event, settings, prior
         return None
 
     @abstractmethod
-    def evaluate(self, event: SsmEvent, settings: Settings, state: StateSnapshot) -> Verdict | None:
+    def evaluate(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> Verdict | None:
         """Decide on a candidate, given the state after its own update."""
 
     def state_prune(

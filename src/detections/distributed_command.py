@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from detections import members
-from detections.base import AttackRef, Detection, DetectionMetadata, Verdict
+from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
 from detections.context import send_command_context, send_command_resources
 from detections.resources import principal_resources
 from ssm_detect.findings import Resource, ResourceType, Severity
@@ -108,7 +108,10 @@ class DistributedCommandDetection(Detection):
             and (settings.include_service_principals or not event.principal.is_aws_service)
         )
 
-    def state_update(self, event: SsmEvent, settings: Settings) -> StateUpdate | None:
+    def state_update(
+        self, event: SsmEvent, settings: Settings, prior: Prior = NO_PRIOR
+    ) -> StateUpdate | None:
+        del prior
         call = event.call
         if not isinstance(call, SendCommandCall):
             return None
@@ -125,7 +128,10 @@ class DistributedCommandDetection(Detection):
             retention=settings.fanout_window * _RETENTION_WINDOWS,
         )
 
-    def evaluate(self, event: SsmEvent, settings: Settings, state: StateSnapshot) -> Verdict | None:
+    def evaluate(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> Verdict | None:
+        del prior
         call = event.call
         if not isinstance(call, SendCommandCall):
             return None

@@ -13,11 +13,18 @@ replays sort by event time and do not meet this.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from detections import members
-from detections.base import AttackRef, Detection, DetectionMetadata, Verdict
+from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
+from detections.content_inspection import (
+    ContentReport,
+    escalate,
+    hits_context,
+    inspect_content,
+)
 from detections.resources import document_resource, partition_of, principal_resources
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
@@ -82,7 +89,10 @@ class RareCommandDocumentCreatorDetection(Detection):
             and (settings.include_service_principals or not event.principal.is_aws_service)
         )
 
-    def state_update(self, event: SsmEvent, settings: Settings) -> StateUpdate:
+    def state_update(
+        self, event: SsmEvent, settings: Settings, prior: Prior = NO_PRIOR
+    ) -> StateUpdate:
+        del prior
         member = members.encode(to_epoch(event.record.event_time), event.event_id)
         return StateUpdate(
             key=_state_key(event),
@@ -90,7 +100,10 @@ class RareCommandDocumentCreatorDetection(Detection):
             retention=settings.history_window + LATENESS,
         )
 
-    def evaluate(self, event: SsmEvent, settings: Settings, state: StateSnapshot) -> Verdict | None:
+    def evaluate(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> Verdict | None:
+        del prior
         call = event.call
         if not isinstance(call, CreateDocumentCall):
             return None
@@ -105,6 +118,10 @@ class RareCommandDocumentCreatorDetection(Detection):
         if earlier:
             return None
         record = event.record
+        report = inspect_document(call)
+        severity, reasons = (
+            escalate(METADATA.severity, report) if report else (METADATA.severity, ())
+        )
         partition = partition_of(event.principal.arn or event.principal.role_arn)
         resources = principal_resources(event.principal)
         if call.document_name:
@@ -123,9 +140,11 @@ class RareCommandDocumentCreatorDetection(Detection):
             event_ids=(event.event_id,),
             first_seen=record.event_time,
             last_seen=record.event_time,
-            severity=METADATA.severity,
+            severity=severity,
+            severity_reasons=reasons,
             resources=resources,
-            context=_context(call, settings),
+            context=_context(call, settings)
+            | ({"content_findings": hits_context(report)} if report else {}),
         )
 
     def state_prune(
@@ -143,18 +162,29 @@ def _state_key(event: SsmEvent) -> str:
     return f"creator#{event.account_id}#{event.principal.key}"
 
 
+def visible_content(call: CreateDocumentCall) -> str | None:
+    """The document content when CloudTrail shows it (not hidden, not absent), as text."""
+    content = call.request.content
+    if content is None or content == HIDDEN:
+        return None
+    return content if isinstance(content, str) else json.dumps(content)
+
+
+def inspect_document(call: CreateDocumentCall) -> ContentReport | None:
+    content = visible_content(call)
+    return inspect_content(content) if content is not None else None
+
+
 def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
     request = call.request
-    content = request.content
-    if content is not None and not isinstance(content, str):
-        content = str(content)
+    content = visible_content(call)
     return {
         "document_name": call.document_name,
         "document_type": call.document_type,
         "document_format": request.document_format,
         "target_type": request.target_type,
         "tags": request.tags,
-        "content_hidden": content is None or content == HIDDEN,
-        "content": None if content in (None, HIDDEN) else content[:MAX_CONTENT_CHARS],
+        "content_hidden": content is None,
+        "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
         "history_window_days": settings.history_window.days,
     }

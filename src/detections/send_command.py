@@ -7,9 +7,11 @@ record of remote command execution, made useful by the allowlist and the suppres
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
-from detections.base import AttackRef, Detection, DetectionMetadata, Verdict
+from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
+from detections.content_inspection import escalate, hits_context, inspect_content
 from detections.context import send_command_context, send_command_resources
 from detections.resources import principal_resources
 from ssm_detect.findings import Severity
@@ -67,17 +69,30 @@ class SendCommandDetection(Detection):
         del settings
         return isinstance(event.call, SendCommandCall) and event.record.succeeded
 
-    def evaluate(self, event: SsmEvent, settings: Settings, state: StateSnapshot) -> Verdict | None:
-        del settings, state
+    def evaluate(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> Verdict | None:
+        del settings, state, prior
         call = event.call
         if not isinstance(call, SendCommandCall):
             return None
         severity: Severity = METADATA.severity
         reasons: tuple[str, ...] = ()
-        if event.principal.is_aws_service:
+        context = send_command_context(event, call)
+        parameters = call.request.parameters
+        if isinstance(parameters, dict | list):
+            # Usually HIDDEN_DUE_TO_SECURITY_REASONS; when CloudTrail shows the commands, read them.
+            report = inspect_content(json.dumps(parameters))
+            severity, reasons = escalate(severity, report)
+            if report.hits:
+                context["parameter_findings"] = hits_context(report)
+        if event.principal.is_aws_service and not reasons:
             # Sigma's rule is literal, so it matches; the reason tells the analyst why it is quiet.
             severity = Severity.INFORMATIONAL
-            reasons = ("lowered to INFORMATIONAL: initiated by an AWS service (State Manager)",)
+            reasons = (
+                *reasons,
+                "lowered to INFORMATIONAL: initiated by an AWS service (State Manager)",
+            )
         targets = len(call.instance_ids) or len(call.targets)
         return Verdict(
             summary=(
@@ -92,5 +107,5 @@ class SendCommandDetection(Detection):
             severity_reasons=reasons,
             resources=send_command_resources(event, call, call.instance_ids)
             + principal_resources(event.principal),
-            context=send_command_context(event, call),
+            context=context,
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from detections.base import Detection, DetectionMetadata, Verdict
+from detections.base import Detection, DetectionMetadata, Prior, Verdict
 from ssm_detect.findings import Finding, PrincipalRef, finding_id
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
@@ -34,6 +34,7 @@ class Pipeline:
     def process(self, event: SsmEvent) -> Outcome:
         """Run every detection; store errors propagate so the caller's retry engages."""
         outcome = Outcome()
+        prior: dict[str, Verdict] = {}
         for detection in self.detections:
             metadata = detection.metadata
             if not detection.applies_to(event, self.settings):
@@ -41,15 +42,16 @@ class Pipeline:
             if self.settings.allowlist.allows(metadata.id, event.principal, _document(event)):
                 outcome.allowlisted.append(metadata.id)
                 continue
-            verdict = self._decide(detection, event)
+            verdict = self._decide(detection, event, prior)
             if verdict is not None:
+                prior[metadata.id] = verdict
                 outcome.findings.append(build_finding(metadata, verdict, event, self.settings))
         return outcome
 
-    def _decide(self, detection: Detection, event: SsmEvent) -> Verdict | None:
-        update = detection.state_update(event, self.settings)
+    def _decide(self, detection: Detection, event: SsmEvent, prior: Prior) -> Verdict | None:
+        update = detection.state_update(event, self.settings, prior)
         state: StateSnapshot = self.store.apply(update) if update else {}
-        verdict = detection.evaluate(event, self.settings, state)
+        verdict = detection.evaluate(event, self.settings, state, prior)
         if update:
             prune = detection.state_prune(event, self.settings, state)
             if prune:
@@ -62,6 +64,9 @@ def build_finding(
 ) -> Finding:
     principal = event.principal
     severity, reasons = verdict.severity, verdict.severity_reasons
+    if settings.is_automation(principal):
+        severity = severity.lowered(2)
+        reasons = (*reasons, "lowered two steps: known automation (AUTOMATION_PRINCIPALS_JSON)")
     override = settings.severity_overrides.get(metadata.id)
     if override is not None and override != severity:
         severity, reasons = override, (*reasons, f"set to {override} by configuration")

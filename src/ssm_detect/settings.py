@@ -66,6 +66,8 @@ class Settings:
     fanout_threshold: int = 2
     """Distributed command: fire when distinct instances in the window exceed this (Panther: 2)."""
     fanout_window: timedelta = timedelta(minutes=60)
+    chain_window: timedelta = timedelta(hours=24)
+    """Created-document-executed: how long after a rare creation an execution still links."""
     suppression_window: timedelta = timedelta(minutes=60)
     suppression_overrides: Mapping[str, timedelta] = field(default_factory=dict)
     """Detection id -> its own suppression window."""
@@ -73,6 +75,8 @@ class Settings:
     include_service_principals: bool = False
     """Whether AWS service principals (State Manager, ...) feed the stateful detections."""
     allowlist: Allowlist = field(default_factory=Allowlist)
+    automation_principals: tuple[str, ...] = ()
+    """Patterns of known automation: its findings are kept but lowered two severity steps."""
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
 
     @classmethod
@@ -87,10 +91,12 @@ class Settings:
             ),
             fanout_threshold=int(_number(env, "FANOUT_THRESHOLD", defaults.fanout_threshold)),
             fanout_window=timedelta(minutes=_number(env, "FANOUT_WINDOW_MINUTES", 60)),
+            chain_window=timedelta(hours=_number(env, "CHAIN_WINDOW_HOURS", 24)),
             suppression_window=timedelta(minutes=_number(env, "SUPPRESSION_WINDOW_MINUTES", 60)),
             principal_keying=PrincipalKeying(env.get("PRINCIPAL_KEYING") or "role"),
             include_service_principals=_flag(env, "INCLUDE_SERVICE_PRINCIPALS"),
             allowlist=Allowlist.from_json(env.get("ALLOWLIST_JSON") or "{}"),
+            automation_principals=_patterns(env, "AUTOMATION_PRINCIPALS_JSON"),
             severity_overrides={str(k): Severity(str(v).upper()) for k, v in overrides.items()},
             suppression_overrides={
                 str(k): timedelta(minutes=float(str(v))) for k, v in suppressions.items()
@@ -100,8 +106,18 @@ class Settings:
             raise ValueError("FANOUT_THRESHOLD must be at least 1")
         return settings
 
+    def is_automation(self, principal: Principal) -> bool:
+        return _principal_matches(AllowRule(principals=self.automation_principals), principal)
+
     def suppression_for(self, detection_id: str) -> timedelta:
         return self.suppression_overrides.get(detection_id, self.suppression_window)
+
+
+def _patterns(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    value = json.loads(env.get(name) or "[]")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name} must be a JSON list of ARN patterns")
+    return tuple(value)
 
 
 def _json_object(env: Mapping[str, str], name: str) -> dict[str, object]:

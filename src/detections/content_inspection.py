@@ -1,0 +1,236 @@
+"""What a responder looks for in an SSM document's content, found without running it.
+
+CreateDocument records carry `content` unless CloudTrail hides it
+(`HIDDEN_DUE_TO_SECURITY_REASONS`). Content is JSON or YAML (schema 2.2 `mainSteps`, older
+`runtimeConfig`), but commands also hide in parameter defaults, so we do not follow one schema:
+we parse the document, collect every string in it, and match each line against rules for
+download-and-execute, reverse shells, instance-metadata credential theft, encoded payloads,
+persistence and disabling security tooling. If the content does not parse, its raw lines are
+scanned instead.
+
+Bounded on hostile input: content over `MAX_CONTENT_CHARS` is scanned only up to that size,
+YAML aliases (the "billion laughs" expansion) make the YAML parse fail and fall back to raw
+lines, nesting that exhausts the recursion limit does the same, at most `MAX_LINES` lines of
+at most `MAX_LINE_CHARS` characters are matched, and every pattern is free of nested
+quantifiers so matching stays linear in the line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import yaml
+
+from ssm_detect.findings import Severity
+
+MAX_CONTENT_CHARS = 256 * 1024  # the API accepts 64 KB; anything larger is not a real document
+MAX_LINES = 5000
+MAX_LINE_CHARS = 4096
+MAX_HITS = 20
+MAX_SHOWN_CHARS = 200
+MAX_STRINGS = 10_000
+MAX_NESTING = 64
+_BRACKETS = re.compile(r"[^\[\]{}]+")
+_INDENT = re.compile(r"^[ \t]*", re.MULTILINE)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class ContentRule:
+    id: str
+    title: str
+    pattern: re.Pattern[str]
+    severe: bool
+    """Evidence strong enough on its own to raise a finding to HIGH."""
+
+
+def _rule(rule_id: str, title: str, pattern: str, *, severe: bool) -> ContentRule:
+    return ContentRule(rule_id, title, re.compile(pattern, re.IGNORECASE), severe)
+
+
+RULES: tuple[ContentRule, ...] = (
+    _rule(
+        "download_execute",
+        "downloads and executes code",
+        r"\b(curl|wget)\b[^|\n]{0,400}\|\s*(sudo\s+)?(ba|z|k|da)?sh\b"
+        r"|\b(curl|wget)\b[^;\n]{0,400}(;|&&)\s*(sudo\s+)?(chmod\s+\+x|(ba)?sh\s|\./)"
+        r"|\b(iwr|irm|invoke-webrequest|invoke-restmethod|downloadstring|downloadfile)\b"
+        r"[^\n]{0,400}(\biex\b|invoke-expression|start-process)"
+        r"|\b(iex|invoke-expression)\b[^\n]{0,100}\b(iwr|irm|invoke-webrequest|downloadstring)\b",
+        severe=True,
+    ),
+    _rule(
+        "reverse_shell",
+        "opens a reverse shell",
+        r"/dev/(tcp|udp)/|\bn(c|cat|etcat)\b[^\n]{0,200}\s-[a-z]*[ec]\b|\bbash\s+-i\s*>&"
+        r"|\bsocat\b[^\n]{0,200}\bexec:|\bmkfifo\b[^\n]{0,200}\bn(c|cat)\b"
+        r"|socket\.socket\([^\n]{0,300}(subprocess|pty\.spawn|os\.dup2)"
+        r"|net\.sockets\.tcpclient",
+        severe=True,
+    ),
+    _rule(
+        "imds_credentials",
+        "reads instance-metadata credentials",
+        r"169\.254\.169\.254|/latest/meta-data/iam/security-credentials|fd00:ec2::254"
+        r"|169\.254\.170\.2|aws_container_credentials_relative_uri",
+        severe=True,
+    ),
+    _rule(
+        "encoded_payload",
+        "runs an encoded payload",
+        r"\bbase64\s+(-d|--decode|-D)\b[^\n]{0,200}\|\s*(ba)?sh\b"
+        r"|\s-e(nc|ncodedcommand|c)?\s+[a-z0-9+/=]{40,}"
+        r"|frombase64string\([^\n]{0,200}\)[^\n]{0,200}(\biex\b|invoke-expression)"
+        r"|\becho\s+[a-z0-9+/=]{60,}\s*\|\s*base64\s",
+        severe=True,
+    ),
+    _rule(
+        "persistence",
+        "installs persistence",
+        r"\bcrontab\b|/etc/cron|/etc/systemd/system/|\bsystemctl\s+enable\b"
+        r"|authorized_keys|\b(useradd|adduser)\b|/etc/rc\.local|/etc/sudoers"
+        r"|\bschtasks(\.exe)?\s+/create\b|\bregister-scheduledtask\b|\\currentversion\\run\b",
+        severe=False,
+    ),
+    _rule(
+        "defense_evasion",
+        "disables security tooling or erases traces",
+        r"\bsystemctl\s+(stop|disable|mask)\s+(amazon-ssm-agent|auditd|falcon-sensor|osqueryd"
+        r"|amazon-cloudwatch-agent|amazon-guardduty-agent|crowdstrike|wazuh-agent)"
+        r"|\bsetenforce\s+0\b|set-mppreference\s[^\n]{0,100}-disable"
+        r"|\biptables\s+-F\b|\bhistory\s+-c\b|unset\s+histfile|\bshred\b[^\n]{0,100}/var/log"
+        r"|\brm\s+-[rf]+\s+[^\n]{0,100}(/var/log|\.bash_history)|\bauditctl\s+-e\s*0\b",
+        severe=False,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ContentHit:
+    rule_id: str
+    title: str
+    line_number: int
+    line: str
+    """The matching line, stripped and truncated; renderers escape it."""
+
+
+@dataclass(frozen=True)
+class ContentReport:
+    parsed_as: str
+    """"json", "yaml" or "text" (did not parse: raw lines were scanned)."""
+    hits: tuple[ContentHit, ...]
+    truncated: bool
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(hit.rule_id for hit in self.hits))
+
+    @property
+    def severe(self) -> bool:
+        severe_ids = {rule.id for rule in RULES if rule.severe}
+        return any(hit.rule_id in severe_ids for hit in self.hits)
+
+
+def inspect_content(content: str) -> ContentReport:
+    """Parse and scan document content; never raises on any input string."""
+    truncated = len(content) > MAX_CONTENT_CHARS
+    text = content[:MAX_CONTENT_CHARS]
+    parsed_as, strings = _strings_of(text)
+    hits: list[ContentHit] = []
+    for number, line in enumerate(_lines(strings), start=1):
+        hits.extend(
+            ContentHit(rule.id, rule.title, number, line[:MAX_SHOWN_CHARS])
+            for rule in RULES
+            if rule.pattern.search(line)
+        )
+        if len(hits) >= MAX_HITS:
+            truncated = True
+            break
+    return ContentReport(parsed_as, tuple(hits[:MAX_HITS]), truncated)
+
+
+def _strings_of(text: str) -> tuple[str, list[str]]:
+    if _nesting_depth(text) > MAX_NESTING:
+        # No real document nests this deep. Parsers recurse per level (libyaml in C, where
+        # running out of stack is a segfault, not an exception), so we do not hand it to them.
+        return "text", [text]
+    for name, parse in (("json", json.loads), ("yaml", _safe_yaml)):
+        try:
+            document = parse(text)
+        except (ValueError, yaml.YAMLError, RecursionError):
+            continue
+        if isinstance(document, dict | list):
+            return name, list(_walk(document))
+    return "text", [text]
+
+
+def _nesting_depth(text: str) -> int:
+    """An upper bound on how deep a JSON or YAML document nests: flow brackets (counted even
+    inside strings, which can only overestimate) and block indentation (two spaces a level)."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.sub("", text):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    indent = max((len(m.group()) for m in _INDENT.finditer(text)), default=0)
+    return max(deepest, indent // 2)
+
+
+def _safe_yaml(text: str) -> object:
+    """YAML without anchors/aliases: a few bytes of aliases can expand to gigabytes."""
+    if re.search(r"(^|[\s\[{,])[&*][^\s\]},]", text):
+        raise ValueError("YAML anchors and aliases are not accepted")
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader, C or Python
+
+
+def _walk(node: object) -> Iterator[str]:
+    """Every string (keys included) in a parsed document, iteratively, at most MAX_STRINGS."""
+    stack = [node]
+    produced = 0
+    while stack and produced < MAX_STRINGS:
+        current = stack.pop()
+        if isinstance(current, str):
+            produced += 1
+            yield current
+        elif isinstance(current, dict):
+            for key, value in reversed(list(current.items())):
+                stack.append(value)
+                stack.append(str(key))
+        elif isinstance(current, list):
+            stack.extend(reversed(current))
+
+
+def _lines(strings: list[str]) -> Iterator[str]:
+    count = 0
+    for value in strings:
+        for line in value.splitlines():
+            stripped = line.strip()
+            if not stripped:
+                continue
+            count += 1
+            if count > MAX_LINES:
+                return
+            yield stripped[:MAX_LINE_CHARS]
+
+
+def escalate(severity: Severity, report: ContentReport) -> tuple[Severity, tuple[str, ...]]:
+    """The severity model's content evidence: a severe hit makes a finding at least HIGH, a
+    severe hit plus another kind of hit makes it CRITICAL, other hits raise it one step."""
+    if not report.hits:
+        return severity, ()
+    kinds = ", ".join(report.categories)
+    if report.severe and len(report.categories) > 1:
+        return Severity.CRITICAL, (f"raised to CRITICAL: content {kinds}",)
+    if report.severe:
+        target = max(severity, Severity.HIGH, key=lambda s: s.rank)
+        return target, (f"raised to {target}: content {kinds}",)
+    return severity.raised(), (f"raised one step: content {kinds}",)
+
+
+def hits_context(report: ContentReport) -> list[dict[str, object]]:
+    return [
+        {"rule": h.rule_id, "what": h.title, "line_number": h.line_number, "line": h.line}
+        for h in report.hits
+    ]

@@ -1,0 +1,114 @@
+"""AWS.SSM.MaliciousDocumentContent: a Command document whose content does what attackers do.
+
+Ours, beyond the seeds. The rare-creator rule misses a known principal (a compromised CI role,
+say) creating a document that downloads and runs a script or reads instance credentials. When
+CloudTrail shows the content, we read it (`content_inspection`) and fire on severe evidence.
+When the same event already fired the rare-creator detection, that finding carries the content
+evidence and its raised severity, so this one stays silent rather than alert twice.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
+from detections.content_inspection import escalate, hits_context
+from detections.rare_document_creator import METADATA as RARE_CREATOR
+from detections.rare_document_creator import inspect_document
+from detections.resources import document_resource, partition_of, principal_resources
+from ssm_detect.findings import Severity
+from ssm_detect.settings import Settings
+from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
+from ssm_detect.state import StateSnapshot
+
+METADATA = DetectionMetadata(
+    id="AWS.SSM.MaliciousDocumentContent",
+    title="SSM document content downloads code, opens a shell or steals credentials",
+    description=(
+        "A created SSM document contains commands that responders treat as malicious: "
+        "download-and-execute, a reverse shell, instance-metadata credential access or an "
+        "encoded payload (persistence and disabling security tools add to the evidence)."
+    ),
+    severity=Severity.HIGH,
+    attack=(
+        AttackRef(
+            tactic_id="TA0002",
+            tactic="execution",
+            technique_id="T1651",
+            technique="Cloud Administration Command",
+        ),
+        AttackRef(
+            tactic_id="TA0006",
+            tactic="credential-access",
+            technique_id="T1552.005",
+            technique="Unsecured Credentials: Cloud Instance Metadata API",
+        ),
+    ),
+    seed="ours, after the triage advice of seed 000 (review request_parameters.content)",
+    references=(
+        "https://attack.mitre.org/techniques/T1651/",
+        "https://attack.mitre.org/techniques/T1552/005/",
+    ),
+    false_positives=(
+        "Installers that pipe a vendor script to a shell (curl ... | sh) from a trusted host.",
+        "Bootstrap documents that read the instance's own metadata for configuration.",
+    ),
+    runbook=(
+        "Read the matched lines in the finding. Fetch the document (ssm:GetDocument) and any "
+        "URL it downloads from a safe host. Find SendCommand calls that ran it and isolate "
+        "those instances; rotate credentials of their instance roles if metadata was read."
+    ),
+)
+
+
+class MaliciousDocumentContentDetection(Detection):
+    metadata: ClassVar[DetectionMetadata] = METADATA
+
+    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+        del settings
+        call = event.call
+        return (
+            isinstance(call, CreateDocumentCall)
+            and call.is_command_document
+            and event.record.succeeded
+        )
+
+    def evaluate(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> Verdict | None:
+        del settings, state
+        call = event.call
+        if not isinstance(call, CreateDocumentCall) or RARE_CREATOR.id in prior:
+            return None
+        report = inspect_document(call)
+        if report is None or not report.severe:
+            return None
+        severity, reasons = escalate(METADATA.severity, report)
+        record = event.record
+        partition = partition_of(event.principal.arn or event.principal.role_arn)
+        resources = principal_resources(event.principal)
+        if call.document_name:
+            document = document_resource(
+                call.document_name, record.aws_region, event.account_id, partition
+            )
+            resources = (document, *resources)
+        return Verdict(
+            summary=(
+                f"{event.principal.key} created document {call.document_name!s} whose content "
+                f"{'; '.join(dict.fromkeys(h.title for h in report.hits))}"
+            ),
+            decisive_event_id=event.event_id,
+            event_ids=(event.event_id,),
+            first_seen=record.event_time,
+            last_seen=record.event_time,
+            severity=severity,
+            severity_reasons=reasons,
+            resources=resources,
+            context={
+                "document_name": call.document_name,
+                "document_format": call.request.document_format,
+                "content_parsed_as": report.parsed_as,
+                "content_findings": hits_context(report),
+                "content_truncated": report.truncated,
+            },
+        )
