@@ -21,7 +21,9 @@ from tests.conftest import REGION, TABLE, load_event
 from tests.test_handler import emitted_metrics
 from tests.test_manifest import CASES
 
-POSITIVE = [c for c in CASES if c["fires"] and not c["given_events"] and not c["given_state"]]
+POSITIVE = [
+    c for c in CASES if c["fires"] and not c.get("given_events") and not c.get("given_state")
+]
 
 
 @dataclass

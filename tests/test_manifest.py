@@ -7,7 +7,7 @@ negative test for every other detection.
 from __future__ import annotations
 
 import copy
-import json
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -28,14 +28,14 @@ from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.state.dynamodb import DynamoDbStateStore
 from tests.conftest import EVENTS, REGION, TABLE, Invoke, load_event
 
-MANIFEST: dict[str, Any] = json.loads((EVENTS / "manifest.json").read_text())
+MANIFEST: dict[str, Any] = tomllib.loads((EVENTS / "manifest.toml").read_text())
 CASES = MANIFEST["cases"]
 DETECTION_IDS = {d.metadata.id for d in all_detections()}
 
 
 def test_manifest_lists_every_event_file_once() -> None:
     listed = [case["file"] for case in CASES]
-    on_disk = sorted(p.name for p in EVENTS.glob("*.json") if p.name != "manifest.json")
+    on_disk = sorted(p.name for p in EVENTS.glob("*.json"))
     assert sorted(listed) == on_disk
     assert len(set(listed)) == len(listed)
 
@@ -44,16 +44,16 @@ def test_manifest_names_only_known_detections_and_files() -> None:
     for case in CASES:
         assert set(case["fires"]) <= DETECTION_IDS, case["file"]
         assert set(case.get("severity") or {}) <= set(case["fires"]), case["file"]
-        for given in case["given_events"]:
+        for given in case.get("given_events", []):
             assert (EVENTS / given).is_file(), given
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
 def test_event_file_fires_exactly_its_manifest_entry(case: dict[str, Any], invoke: Invoke) -> None:
-    for given in case["given_events"]:
+    for given in case.get("given_events", []):
         invoke(load_event(given))
     event = load_event(case["file"])
-    if case["given_state"]:
+    if case.get("given_state"):
         seed_given_state(event, case["given_state"])
 
     with capture_findings() as found:
