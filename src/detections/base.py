@@ -109,6 +109,14 @@ class Detection(ABC):
     ) -> Verdict | None:
         """Decide on a candidate, given the state after its own update."""
 
+    def evaluate_all(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> tuple[Verdict, ...]:
+        """Every verdict the event reaches. One at most, except for a detection whose late
+        event can complete several decisions at once (the fan-out windows)."""
+        verdict = self.evaluate(event, settings, state, prior)
+        return (verdict,) if verdict is not None else ()
+
     def state_prune(
         self, event: SsmEvent, settings: Settings, state: StateSnapshot
     ) -> StatePrune | None:

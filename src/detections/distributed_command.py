@@ -9,9 +9,10 @@ Panther unions instance ids per (actor, hour bucket) and fires above 2. We diffe
   case); tag, resource-group and wildcard targets reach an unknown number of instances and
   count as a fan-out of unknown size.
 
-Order independence: an event that arrives late is checked against every window that contains
-it (those ending at its own time and at each later call within one window length), so the same
-calls fire the same fan-out whatever order they arrive in.
+Order independence: each call closes one window: the calls at or before it, ordered by (event
+time, event id), within the window length. An event that arrives late is checked against every
+window that contains it (its own and those of later calls within one window length), so the
+same calls fire the same findings whatever order they arrive in.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
 from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
 
-INSTANCES = "instances"  # "<epoch>|<instance id>"
+INSTANCES = "instances"  # "<epoch>|<event id>|<instance id>"
 CALLS = "calls"  # "<epoch>|<event id>"
 UNBOUNDED = "unbounded"  # "<epoch>|<event id>|<target>": tag / resource-group / wildcard targets
 
@@ -119,7 +120,7 @@ class DistributedCommandDetection(Detection):
         explicit, unbounded = reached_instances(call)
         add = {
             CALLS: frozenset({members.encode(epoch, event.event_id)}),
-            INSTANCES: frozenset(members.encode(epoch, i) for i in explicit),
+            INSTANCES: frozenset(members.encode(epoch, f"{event.event_id}|{i}") for i in explicit),
             UNBOUNDED: frozenset(members.encode(epoch, f"{event.event_id}|{t}") for t in unbounded),
         }
         return StateUpdate(
@@ -131,47 +132,22 @@ class DistributedCommandDetection(Detection):
     def evaluate(
         self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
     ) -> Verdict | None:
+        verdicts = self.evaluate_all(event, settings, state, prior)
+        return verdicts[0] if verdicts else None
+
+    def evaluate_all(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> tuple[Verdict, ...]:
+        """A verdict for every crossing window that contains this event: in time order that is
+        only the window ending at it; a late event may complete later windows too, and
+        reporting each keeps the set of findings independent of arrival order."""
         del prior
         call = event.call
         if not isinstance(call, SendCommandCall):
-            return None
-        window = _crossing_window(event, settings, state)
-        if window is None:
-            return None
-        severity, reasons = _severity(window)
-        start = window.end - int(settings.fanout_window.total_seconds())
-        decisive = max(eid for t, eid in window.calls if t == window.end)
-        listed = window.instances[:_MAX_CONTEXT_IDS]
-        context = send_command_context(event, call) | {
-            "distinct_instances": len(window.instances),
-            "window_instance_ids": list(listed),
-            "unknown_size_targets": list(window.unbounded_targets),
-            "fanout_size": "unknown" if window.unbounded_targets else len(window.instances),
-            "threshold": settings.fanout_threshold,
-            "window_start": _iso(start),
-            "window_end": _iso(window.end),
-            "contributing_event_ids": [eid for _, eid in window.calls],
-        }
-        targets = tuple(
-            Resource(type=ResourceType.TARGET, id=t[:256]) for t in window.unbounded_targets[:10]
-        )
-        times = [t for t, _ in window.calls]
-        return Verdict(
-            summary=(
-                f"{event.principal.key} ran commands on "
-                f"{'an unknown number of' if window.unbounded_targets else len(window.instances)}"
-                f" instances within {int(settings.fanout_window.total_seconds() // 60)} minutes"
-            ),
-            decisive_event_id=decisive,
-            event_ids=tuple(eid for _, eid in window.calls),
-            first_seen=_datetime(min(times)),
-            last_seen=_datetime(max(times)),
-            severity=severity,
-            severity_reasons=reasons,
-            resources=send_command_resources(event, call, listed)
-            + targets
-            + principal_resources(event.principal),
-            context=context,
+            return ()
+        return tuple(
+            _verdict(event, call, settings, window)
+            for window in _crossing_windows(event, settings, state)
         )
 
     def state_prune(
@@ -203,27 +179,78 @@ def reached_instances(call: SendCommandCall) -> tuple[tuple[str, ...], tuple[str
     return tuple(dict.fromkeys(explicit)), tuple(dict.fromkeys(unbounded))
 
 
-def _crossing_window(event: SsmEvent, settings: Settings, state: StateSnapshot) -> _Window | None:
-    """The first window containing this event that crosses the threshold, if any."""
+def _crossing_windows(event: SsmEvent, settings: Settings, state: StateSnapshot) -> list[_Window]:
+    """The windows containing this event that cross the threshold, earliest first."""
     length = int(settings.fanout_window.total_seconds())
-    now = to_epoch(event.record.event_time)
+    own = (to_epoch(event.record.event_time), event.event_id)
     calls = members.decode_all(state.get(CALLS, ()))
-    instances = members.decode_all(state.get(INSTANCES, ()))
-    unbounded = members.decode_all(state.get(UNBOUNDED, ()))
-    ends = sorted({now} | {t for t, _ in calls if now < t <= now + length})
-    for end in ends:
-        start = end - length
+    instances = [_by_call(m) for m in members.decode_all(state.get(INSTANCES, ()))]
+    unbounded = [_by_call(m) for m in members.decode_all(state.get(UNBOUNDED, ()))]
+    closing = sorted({own} | {c for c in calls if own < c and c[0] <= own[0] + length})
+    crossing = []
+    for end in closing:
+
+        def inside(call: tuple[int, str], end: tuple[int, str] = end) -> bool:
+            return end[0] - length <= call[0] and call <= end
+
         window = _Window(
-            end=end,
-            instances=tuple(dict.fromkeys(i for t, i in instances if start <= t <= end)),
+            end=end[0],
+            instances=tuple(dict.fromkeys(value for call, value in instances if inside(call))),
             unbounded_targets=tuple(
-                dict.fromkeys(v.split("|", 1)[-1] for t, v in unbounded if start <= t <= end)
+                dict.fromkeys(value for call, value in unbounded if inside(call))
             ),
-            calls=tuple(c for c in calls if start <= c[0] <= end),
+            calls=tuple(c for c in calls if inside(c)),
         )
         if window.crosses(settings.fanout_threshold):
-            return window
-    return None
+            crossing.append(window)
+    return crossing
+
+
+def _by_call(member: tuple[int, str]) -> tuple[tuple[int, str], str]:
+    """`(epoch, "<event id>|<value>")` -> `((epoch, event id), value)`."""
+    epoch, rest = member
+    event_id, _, value = rest.partition("|")
+    return (epoch, event_id), value
+
+
+def _verdict(
+    event: SsmEvent, call: SendCommandCall, settings: Settings, window: _Window
+) -> Verdict:
+    severity, reasons = _severity(window)
+    start = window.end - int(settings.fanout_window.total_seconds())
+    decisive = window.calls[-1][1]  # the call that closes the window
+    listed = window.instances[:_MAX_CONTEXT_IDS]
+    context = send_command_context(event, call) | {
+        "distinct_instances": len(window.instances),
+        "window_instance_ids": list(listed),
+        "unknown_size_targets": list(window.unbounded_targets),
+        "fanout_size": "unknown" if window.unbounded_targets else len(window.instances),
+        "threshold": settings.fanout_threshold,
+        "window_start": _iso(start),
+        "window_end": _iso(window.end),
+        "contributing_event_ids": [eid for _, eid in window.calls],
+    }
+    targets = tuple(
+        Resource(type=ResourceType.TARGET, id=t[:256]) for t in window.unbounded_targets[:10]
+    )
+    times = [t for t, _ in window.calls]
+    reach = "an unknown number of" if window.unbounded_targets else len(window.instances)
+    return Verdict(
+        summary=(
+            f"{event.principal.key} ran commands on {reach} instances within "
+            f"{int(settings.fanout_window.total_seconds() // 60)} minutes"
+        ),
+        decisive_event_id=decisive,
+        event_ids=tuple(eid for _, eid in window.calls),
+        first_seen=_datetime(min(times)),
+        last_seen=_datetime(max(times)),
+        severity=severity,
+        severity_reasons=reasons,
+        resources=send_command_resources(event, call, listed)
+        + targets
+        + principal_resources(event.principal),
+        context=context,
+    )
 
 
 def _severity(window: _Window) -> tuple[Severity, tuple[str, ...]]:

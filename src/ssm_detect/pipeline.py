@@ -42,21 +42,23 @@ class Pipeline:
             if self.settings.allowlist.allows(metadata.id, event.principal, _document(event)):
                 outcome.allowlisted.append(metadata.id)
                 continue
-            verdict = self._decide(detection, event, prior)
-            if verdict is not None:
-                prior[metadata.id] = verdict
-                outcome.findings.append(build_finding(metadata, verdict, event, self.settings))
+            verdicts = self._decide(detection, event, prior)
+            if verdicts:
+                prior[metadata.id] = verdicts[0]
+            outcome.findings.extend(
+                build_finding(metadata, verdict, event, self.settings) for verdict in verdicts
+            )
         return outcome
 
-    def _decide(self, detection: Detection, event: SsmEvent, prior: Prior) -> Verdict | None:
+    def _decide(self, detection: Detection, event: SsmEvent, prior: Prior) -> tuple[Verdict, ...]:
         update = detection.state_update(event, self.settings, prior)
         state: StateSnapshot = self.store.apply(update) if update else {}
-        verdict = detection.evaluate(event, self.settings, state, prior)
+        verdicts = detection.evaluate_all(event, self.settings, state, prior)
         if update:
             prune = detection.state_prune(event, self.settings, state)
             if prune:
                 self.store.prune(prune)
-        return verdict
+        return verdicts
 
 
 def build_finding(

@@ -49,7 +49,8 @@ def _parse_text(text: str) -> datetime:
     try:
         return datetime.fromisoformat(cleaned)
     except ValueError:
-        raise ValueError(f"eventTime {text[:40]!r} is not an ISO 8601 time") from None
+        # The value is not quoted back: error reasons reach logs, and input may hold secrets.
+        raise ValueError("eventTime is not an ISO 8601 time") from None
 
 
 def to_epoch(moment: datetime) -> int:
