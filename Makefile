@@ -11,6 +11,9 @@ EVENTS ?= events/
 EVENT ?= events/send_command_success.json
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# This machine's pip configuration names local package mirrors that may be absent; pip warns
+# for every package. Drop those lines only (pipefail keeps pip's own exit status).
+QUIET_PIP := { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: help setup run test lint typecheck unit invoke bench clean
 
@@ -20,8 +23,8 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==25.1.1
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.1.1 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]' 2>&1 | $(QUIET_PIP)
 	@rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP) ## Create .venv with the pinned dependencies
