@@ -41,6 +41,15 @@ class AttackRef(BaseModel):
     technique: str
 
 
+CLOUD_ADMINISTRATION_COMMAND = AttackRef(
+    tactic_id="TA0002",
+    tactic="execution",
+    technique_id="T1651",
+    technique="Cloud Administration Command",
+)
+"""The technique every detection here is about (MITRE ATT&CK T1651)."""
+
+
 class DetectionMetadata(BaseModel):
     """Sigma's vocabulary: title, description, references, false positives, level, tags."""
 

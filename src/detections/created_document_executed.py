@@ -18,7 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from detections import members
-from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
+from detections.base import (
+    CLOUD_ADMINISTRATION_COMMAND,
+    NO_PRIOR,
+    Detection,
+    DetectionMetadata,
+    Prior,
+    Verdict,
+)
 from detections.distributed_command import METADATA as FANOUT
 from detections.rare_document_creator import METADATA as RARE_CREATOR
 from detections.resources import (
@@ -49,14 +56,7 @@ METADATA = DetectionMetadata(
         "execution, rather than either half alone."
     ),
     severity=Severity.HIGH,
-    attack=(
-        AttackRef(
-            tactic_id="TA0002",
-            tactic="execution",
-            technique_id="T1651",
-            technique="Cloud Administration Command",
-        ),
-    ),
+    attack=(CLOUD_ADMINISTRATION_COMMAND,),
     seed="ours: the attack chain of seed 000 (Elastic advisory, steps 2 to 8)",
     references=(
         "https://attack.mitre.org/techniques/T1651/",

@@ -22,7 +22,15 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from detections import members
-from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
+from detections.base import (
+    CLOUD_ADMINISTRATION_COMMAND,
+    NO_PRIOR,
+    AttackRef,
+    Detection,
+    DetectionMetadata,
+    Prior,
+    Verdict,
+)
 from detections.context import send_command_context, send_command_resources
 from detections.resources import principal_resources
 from ssm_detect.findings import Resource, ResourceType, Severity
@@ -56,12 +64,7 @@ METADATA = DetectionMetadata(
     ),
     severity=Severity.INFORMATIONAL,
     attack=(
-        AttackRef(
-            tactic_id="TA0002",
-            tactic="execution",
-            technique_id="T1651",
-            technique="Cloud Administration Command",
-        ),
+        CLOUD_ADMINISTRATION_COMMAND,
         AttackRef(
             tactic_id="TA0002",
             tactic="execution",

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
+from detections.base import (
+    CLOUD_ADMINISTRATION_COMMAND,
+    NO_PRIOR,
+    AttackRef,
+    Detection,
+    DetectionMetadata,
+    Prior,
+    Verdict,
+)
 from detections.content_inspection import escalate, hits_context
 from detections.rare_document_creator import METADATA as RARE_CREATOR
 from detections.rare_document_creator import inspect_document
-from detections.resources import document_resource, partition_of, principal_resources
+from detections.resources import created_document_resources
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
@@ -31,12 +39,7 @@ METADATA = DetectionMetadata(
     ),
     severity=Severity.HIGH,
     attack=(
-        AttackRef(
-            tactic_id="TA0002",
-            tactic="execution",
-            technique_id="T1651",
-            technique="Cloud Administration Command",
-        ),
+        CLOUD_ADMINISTRATION_COMMAND,
         AttackRef(
             tactic_id="TA0006",
             tactic="credential-access",
@@ -85,13 +88,6 @@ class MaliciousDocumentContentDetection(Detection):
             return None
         severity, reasons = escalate(METADATA.severity, report)
         record = event.record
-        partition = partition_of(event.principal.arn or event.principal.role_arn)
-        resources = principal_resources(event.principal)
-        if call.document_name:
-            document = document_resource(
-                call.document_name, record.aws_region, event.account_id, partition
-            )
-            resources = (document, *resources)
         return Verdict(
             summary=(
                 f"{event.principal.key} created document {call.document_name!s} whose content "
@@ -103,7 +99,7 @@ class MaliciousDocumentContentDetection(Detection):
             last_seen=record.event_time,
             severity=severity,
             severity_reasons=reasons,
-            resources=resources,
+            resources=created_document_resources(event, call.document_name),
             context={
                 "document_name": call.document_name,
                 "document_format": call.request.document_format,

@@ -18,14 +18,21 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from detections import members
-from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
+from detections.base import (
+    CLOUD_ADMINISTRATION_COMMAND,
+    NO_PRIOR,
+    Detection,
+    DetectionMetadata,
+    Prior,
+    Verdict,
+)
 from detections.content_inspection import (
     ContentReport,
     escalate,
     hits_context,
     inspect_content,
 )
-from detections.resources import document_resource, partition_of, principal_resources
+from detections.resources import created_document_resources
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.models.ssm_calls import HIDDEN
@@ -50,14 +57,7 @@ METADATA = DetectionMetadata(
         "instances with SendCommand."
     ),
     severity=Severity.MEDIUM,
-    attack=(
-        AttackRef(
-            tactic_id="TA0002",
-            tactic="execution",
-            technique_id="T1651",
-            technique="Cloud Administration Command",
-        ),
-    ),
+    attack=(CLOUD_ADMINISTRATION_COMMAND,),
     seed="Elastic new-terms rule 'AWS SSM Command Document Created by Rare User'",
     references=(
         "https://github.com/elastic/detection-rules (rules/integrations/aws/"
@@ -122,15 +122,6 @@ class RareCommandDocumentCreatorDetection(Detection):
         severity, reasons = (
             escalate(METADATA.severity, report) if report else (METADATA.severity, ())
         )
-        partition = partition_of(event.principal.arn or event.principal.role_arn)
-        resources = principal_resources(event.principal)
-        if call.document_name:
-            resources = (
-                document_resource(
-                    call.document_name, record.aws_region, event.account_id, partition
-                ),
-                *resources,
-            )
         return Verdict(
             summary=(
                 f"{event.principal.key} created Command document {call.document_name!s} and had "
@@ -142,7 +133,7 @@ class RareCommandDocumentCreatorDetection(Detection):
             last_seen=record.event_time,
             severity=severity,
             severity_reasons=reasons,
-            resources=resources,
+            resources=created_document_resources(event, call.document_name),
             context=_context(call, settings)
             | ({"content_findings": hits_context(report)} if report else {}),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ssm_detect.findings import Resource, ResourceType
 from ssm_detect.principal import Principal
+from ssm_detect.ssm_event import SsmEvent
 
 # Documents AWS owns and shares with every account have no account in their ARN.
 _AWS_OWNED_PREFIXES = ("AWS-", "AWSSupport-", "AWSEC2-", "AmazonCloudWatch-", "AWSFleetManager-")
@@ -38,3 +39,13 @@ def principal_resources(principal: Principal) -> tuple[Resource, ...]:
     if principal.access_key_id:
         found.append(Resource(type=ResourceType.ACCESS_KEY, id=principal.access_key_id))
     return tuple(found)
+
+
+def created_document_resources(event: SsmEvent, document_name: str | None) -> tuple[Resource, ...]:
+    """The document a CreateDocument made (when named) and the principal that made it."""
+    found = principal_resources(event.principal)
+    if not document_name:
+        return found
+    partition = partition_of(event.principal.arn or event.principal.role_arn)
+    region, account = event.record.aws_region, event.account_id
+    return (document_resource(document_name, region, account, partition), *found)

@@ -10,7 +10,15 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from detections.base import NO_PRIOR, AttackRef, Detection, DetectionMetadata, Prior, Verdict
+from detections.base import (
+    CLOUD_ADMINISTRATION_COMMAND,
+    NO_PRIOR,
+    AttackRef,
+    Detection,
+    DetectionMetadata,
+    Prior,
+    Verdict,
+)
 from detections.content_inspection import escalate, hits_context, inspect_content
 from detections.context import send_command_context, send_command_resources
 from detections.resources import principal_resources
@@ -34,12 +42,7 @@ METADATA = DetectionMetadata(
             technique_id="T1566.002",
             technique="Phishing: Spearphishing Link (as tagged by the Sigma seed)",
         ),
-        AttackRef(
-            tactic_id="TA0002",
-            tactic="execution",
-            technique_id="T1651",
-            technique="Cloud Administration Command",
-        ),
+        CLOUD_ADMINISTRATION_COMMAND,
     ),
     seed="Sigma 38e7f511-3f74-41d4-836e-f57dfa18eead "
     "'Potential Malicious Usage of CloudTrail System Manager'",
