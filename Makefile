@@ -40,7 +40,7 @@ lint: $(STAMP) ## ruff format check, ruff lint, bandit
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-unit: $(STAMP) ## The pytest suite
+unit: $(STAMP) dynamodb-local ## The pytest suite (DynamoDB Local included)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit ## Everything CI runs: lint, types, tests
@@ -53,5 +53,5 @@ clean: ## Remove the virtual environment and caches
 
 # validate / build / deploy: SAM, cfn-lint and checkov, each in its own venv under .tools/
 include mk/sam.mk
-# bench, and DynamoDB Local for the reliability tests
--include mk/bench.mk mk/dynamodb-local.mk
+# DynamoDB Local for the reliability tests, and the benchmarks
+include mk/dynamodb-local.mk mk/bench.mk

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,13 +109,77 @@ def test_replay_state_file_persists_between_runs(
     assert findings_two == []
 
 
-def test_replay_table_output_lists_findings_and_summary(
+def test_replay_table_output_lists_findings_then_summary(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["replay", "--output", "table", str(EVENTS / "send_command_iam_user.json")]) == 0
     out = capsys.readouterr().out
-    assert "AWS.SSM.SendCommand" in out
-    assert "SSM events" in out
+    table, summary = out.split("summary", 1)
+    row = next(line for line in table.splitlines() if "SendCommand" in line)
+    assert row.split() == [
+        "HIGH",
+        "SendCommand",
+        "user/ci-runner",
+        "111122223333",
+        "2025-03-12",
+        "10:00",
+        "1",
+        "i-0ba7a1a02ce948965",
+        "+2",
+    ]
+    assert "SSM events processed" in summary
+    assert "firings: SendCommand" in summary
+
+
+def test_replay_output_defaults_to_json_lines_when_stdout_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["replay", str(EVENTS / "send_command_iam_user.json")]) == 0
+    out = capsys.readouterr().out
+    assert {json.loads(line)["detection_id"] for line in out.splitlines()} == {
+        "AWS.SSM.SendCommand",
+        "AWS.SSM.DistributedCommand",
+    }
+
+
+def test_replay_shows_no_progress_when_stderr_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["replay", "--output", "jsonl", str(EVENTS / "send_command_iam_user.json")]) == 0
+    [summary] = capsys.readouterr().err.splitlines()
+    assert json.loads(summary)["ssm_events"] == 1
+
+
+def test_replay_shows_a_progress_bar_on_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert main(["replay", "--output", "jsonl", str(EVENTS)]) == 0
+    err = capsys.readouterr().err
+    assert "reading" in err
+    assert "detecting" in err
+    assert "100%" in err
+
+
+def test_replay_rejects_a_sort_buffer_below_one_megabyte(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["replay", "--sort-buffer-mb", "0", str(EVENTS)]) == 2
+    assert capsys.readouterr().err == "ssm-detect: --sort-buffer-mb must be at least 1\n"
+
+
+def test_replay_lists_a_bounded_number_of_problems_and_counts_them_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "noise.jsonl").write_text("not json\n" * 1005)
+    _, err = run_jsonl(capsys, str(tmp_path))
+    summary, *problems = err.splitlines()
+    assert json.loads(summary)["bad_events"] == 1005
+    assert len(problems) == 1001
+    assert problems[-1] == "skipped: ... and 5 more (counted in the summary)"
 
 
 def test_invoke_runs_the_real_handler_on_an_event_file(

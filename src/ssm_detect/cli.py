@@ -1,4 +1,5 @@
-"""`ssm-detect`: replay CloudTrail files locally, or run the real Lambda handler on one event."""
+"""`ssm-detect`: replay CloudTrail files locally, seed a deployment's history, or run the real
+Lambda handler on one event."""
 
 from __future__ import annotations
 
@@ -6,12 +7,27 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ssm_detect.principal import PrincipalKeying
+from ssm_detect.replay.progress import NoProgress, ReplayProgress
 from ssm_detect.settings import Settings
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from ssm_detect.findings import Finding
+    from ssm_detect.replay.sources import SourceItem
+    from ssm_detect.state import StateStore
+
+DEFAULT_SORT_BUFFER_MB = 64
+_FILE_TABLE_WIDTH = 160
+
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
@@ -22,10 +38,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         sys.stderr.write(f"ssm-detect: {error}\n")
         return EXIT_USAGE
+    except CommandFailedError as error:
+        sys.stderr.write(f"ssm-detect: {error}\n")
+        return EXIT_FAILURE
 
 
 class UsageError(Exception):
     """A problem with what the user asked for: reported in one line, exit code 2."""
+
+
+class CommandFailedError(Exception):
+    """The command could not finish (e.g. AWS refused a call): one line, exit code 1."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,8 +59,34 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", type=Path, help="files or folders (recursive)")
     replay.add_argument("--state", type=Path, help="SQLite file that keeps state across runs")
     replay.add_argument("--output", choices=("table", "jsonl"), help="default: table on a tty")
+    _reading_options(replay)
     _settings_options(replay)
     replay.set_defaults(command=_replay)
+
+    seed = commands.add_parser(
+        "seed-history",
+        help="fill a state store from past CloudTrail so a new deployment knows its principals",
+        description="Applies the detections' state updates only: no findings, no ledger.",
+    )
+    seed.add_argument("paths", nargs="*", type=Path, help="files or folders (recursive)")
+    target = seed.add_mutually_exclusive_group(required=True)
+    target.add_argument("--state", type=Path, help="SQLite state file (as `replay --state`)")
+    target.add_argument("--table", help="the deployed stack's DynamoDB state table")
+    seed.add_argument("--region", help="AWS region of the table and of LookupEvents")
+    seed.add_argument("--endpoint-url", help="DynamoDB endpoint (e.g. DynamoDB Local)")
+    seed.add_argument(
+        "--from-lookup-events",
+        action="store_true",
+        help="read the CloudTrail LookupEvents API (last 90 days, one region) instead of files",
+    )
+    seed.add_argument(
+        "--days",
+        type=float,
+        help="with --from-lookup-events: how far back (default: the history window)",
+    )
+    _reading_options(seed)
+    _settings_options(seed)
+    seed.set_defaults(command=_seed_history)
 
     invoke = commands.add_parser("invoke", help="run the real Lambda handler on one event file")
     invoke.add_argument("event", type=Path)
@@ -47,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--table", default="ssm-detect-local", help="state table name")
     invoke.set_defaults(command=_invoke)
     return parser
+
+
+def _reading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sort-buffer-mb",
+        type=int,
+        default=DEFAULT_SORT_BUFFER_MB,
+        help="memory for ordering SSM events before sorted runs spill to temporary files",
+    )
 
 
 def _settings_options(parser: argparse.ArgumentParser) -> None:
@@ -78,26 +136,178 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console  # noqa: PLC0415 - only the CLI needs rich
 
-    from ssm_detect.render.local import finding_json, print_report  # noqa: PLC0415
+    from ssm_detect.render.local import RunFacts, print_report  # noqa: PLC0415
     from ssm_detect.replay.engine import replay  # noqa: PLC0415
     from ssm_detect.wiring import local_runtime  # noqa: PLC0415
 
-    missing = [str(p) for p in args.paths if not p.exists()]
+    _require_paths(args.paths)
+    wired = local_runtime(settings_from(args), args.state)
+    output = args.output or ("table" if sys.stdout.isatty() else "jsonl")
+    with _progress() as progress:
+        result = replay(
+            args.paths,
+            wired.pipeline,
+            wired.dispatcher,
+            progress=progress,
+            max_held_bytes=_sort_buffer_bytes(args),
+            # JSON lines go out as each finding becomes final: nothing accumulates.
+            on_final=_write_finding_json if output == "jsonl" else None,
+        )
+    if output == "jsonl":
+        summary = result.summary.as_dict() | {"files": result.files}
+        sys.stderr.write(json.dumps(summary) + "\n")
+    else:
+        facts = RunFacts(result.files, len(result.problems), result.unlisted_problems)
+        console = Console()
+        if not console.is_terminal:
+            # A table saved to a file is not bound by anyone's terminal: don't fold it to 80.
+            console = Console(width=_FILE_TABLE_WIDTH)
+        print_report(console, result.findings, result.summary, facts)
+    _report_problems(result.problems, result.unlisted_problems)
+    return 0
+
+
+def _write_finding_json(finding: Finding) -> None:
+    from ssm_detect.render.local import finding_json  # noqa: PLC0415
+
+    sys.stdout.write(finding_json(finding) + "\n")
+
+
+def _seed_history(args: argparse.Namespace) -> int:
+    from ssm_detect.replay.engine import Intake, read_inputs  # noqa: PLC0415
+    from ssm_detect.seeding import seed_history  # noqa: PLC0415
+    from ssm_detect.wiring import local_pipeline  # noqa: PLC0415
+
+    settings = settings_from(args)
+    window = _lookup_window(args, settings)
+    _require_paths(args.paths)
+    buffer = _sort_buffer_bytes(args)
+    store, target = _seed_store(args)
+    try:
+        with _progress() as progress:
+            if window is None:
+                intake, files = read_inputs(
+                    args.paths, settings.principal_keying, progress=progress, max_held_bytes=buffer
+                )
+                source = f"{files} file(s)"
+            else:
+                intake = Intake(settings.principal_keying, max_held_bytes=buffer)
+                intake.add(_lookup_records(args.region, window))
+                source = "CloudTrail LookupEvents"
+            progress.phase("seeding", intake.held)
+            report = seed_history(intake.events(progress), local_pipeline(settings, store))
+    except _aws_errors() as error:
+        # Unions are idempotent: what was written stays valid, and running again is safe.
+        raise CommandFailedError(f"AWS error while seeding (safe to re-run): {error}") from error
+    summary = intake.summary
+    by_detection = ", ".join(f"{name}: {count}" for name, count in sorted(report.items.items()))
+    sys.stdout.write(
+        f"read {summary.events_seen} events from {source}: {report.events} SSM events applied, "
+        f"{summary.ignored} of other services ignored, {summary.duplicates} duplicates, "
+        f"{summary.bad_events} bad input skipped\n"
+        f"seeded {len(report.principals)} principal(s) into {target}"
+        + (f" (state items by detection: {by_detection})" if by_detection else "")
+        + "; no findings were produced\n"
+    )
+    _report_problems(intake.problems.lines, intake.problems.unlisted)
+    return 0
+
+
+def _lookup_window(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[datetime, datetime] | None:
+    """The LookupEvents time range, or None when seeding from files; checks the options."""
+    from ssm_detect.replay.lookup import MAX_LOOKBACK_DAYS  # noqa: PLC0415
+
+    if args.from_lookup_events == bool(args.paths):
+        raise UsageError("give CloudTrail files or folders, or --from-lookup-events (not both)")
+    if not args.from_lookup_events:
+        if args.days is not None:
+            raise UsageError("--days goes with --from-lookup-events")
+        return None
+    days = args.days if args.days is not None else settings.history_window / timedelta(days=1)
+    if not 0 < days <= MAX_LOOKBACK_DAYS:
+        raise UsageError(f"--days must be more than 0 and at most {MAX_LOOKBACK_DAYS}")
+    # The wall clock is right here: LookupEvents keeps the last 90 days *from now*.
+    end = datetime.now(UTC)
+    return end - timedelta(days=days), end
+
+
+def _lookup_records(region: str | None, window: tuple[datetime, datetime]) -> Iterator[SourceItem]:
+    from ssm_detect.replay import lookup  # noqa: PLC0415
+
+    return lookup.lookup_records(lookup.cloudtrail_client(region), *window)
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    return BotoCoreError, ClientError
+
+
+def _seed_store(args: argparse.Namespace) -> tuple[StateStore, str]:
+    """The store to seed and how to name it: a SQLite file, or a deployed DynamoDB table."""
+    if args.state is not None:
+        from ssm_detect.state.sqlite import SqliteStateStore  # noqa: PLC0415
+
+        return SqliteStateStore(args.state), str(args.state)
+    from ssm_detect.state.dynamodb import DynamoDbStateStore  # noqa: PLC0415
+
+    client = _dynamodb_client(args.region, args.endpoint_url)
+    _require_table(client, args.table)
+    return DynamoDbStateStore(client, args.table), f"DynamoDB table {args.table}"
+
+
+def _dynamodb_client(region: str | None, endpoint_url: str | None) -> DynamoDBClient:
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    config = Config(retries={"mode": "standard", "max_attempts": 4})
+    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def _require_table(client: DynamoDBClient, table: str) -> None:
+    """Fail in one line before reading anything when the table or credentials are wrong."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    try:
+        client.describe_table(TableName=table)
+    except client.exceptions.ResourceNotFoundException as error:
+        raise UsageError(f"no DynamoDB table {table!r} in this account and region") from error
+    except (BotoCoreError, ClientError) as error:
+        raise UsageError(f"cannot reach DynamoDB table {table!r}: {error}") from error
+
+
+def _require_paths(paths: Sequence[Path]) -> None:
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
-    wired = local_runtime(settings_from(args), args.state)
-    result = replay(args.paths, wired.pipeline, wired.dispatcher)
-    output = args.output or ("table" if sys.stdout.isatty() else "jsonl")
-    if output == "jsonl":
-        for finding in result.findings:
-            sys.stdout.write(finding_json(finding) + "\n")
-        sys.stderr.write(json.dumps(result.summary.as_dict() | {"files": result.files}) + "\n")
-    else:
-        print_report(Console(), result.findings, result.summary, result.files)
-    for problem in result.problems:
+
+
+def _sort_buffer_bytes(args: argparse.Namespace) -> int:
+    if args.sort_buffer_mb < 1:
+        raise UsageError("--sort-buffer-mb must be at least 1")
+    return int(args.sort_buffer_mb) * 1024 * 1024
+
+
+@contextmanager
+def _progress() -> Iterator[ReplayProgress]:
+    """A progress bar on stderr when a person is watching it; nothing in pipes and CI logs."""
+    if not sys.stderr.isatty():
+        yield NoProgress()
+        return
+    from ssm_detect.render.local import RichProgress  # noqa: PLC0415
+
+    with RichProgress.on_stderr() as progress:
+        yield progress
+
+
+def _report_problems(problems: Sequence[str], unlisted: int) -> None:
+    for problem in problems:
         # One plain line each: file and position first, so they can be grepped.
         sys.stderr.write(f"skipped: {problem}\n")
-    return 0
+    if unlisted:
+        sys.stderr.write(f"skipped: ... and {unlisted} more (counted in the summary)\n")
 
 
 def _invoke(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ record, a CloudTrail S3 log object (`{"Records": [...]}`), and a JSON array of a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -63,9 +64,20 @@ def to_event(raw: dict[str, Any], keying: PrincipalKeying) -> SsmEvent | BadEven
     if source != SSM_EVENT_SOURCE:
         return Ignored(event_id)
     try:
+        _check_encodable(raw)
         return to_ssm_event(CloudTrailRecord.model_validate(raw), keying)
     except (ValidationError, TypeError, ValueError) as error:
         return BadEvent(event_id, describe_error(error))
+
+
+def _check_encodable(raw: dict[str, Any]) -> None:
+    """JSON admits lone surrogates (\\ud800) that no AWS API can encode: make them bad input
+    here (UnicodeEncodeError is a ValueError), not a crash at the first boto3 call. Free-text
+    fields nested too deep to serialise are left to the models, which tolerate them."""
+    try:
+        json.dumps(raw, ensure_ascii=False).encode()
+    except RecursionError:
+        return
 
 
 def event_id_of(raw: object) -> str:

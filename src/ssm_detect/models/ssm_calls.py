@@ -7,13 +7,16 @@ cannot make us store or format an unbounded amount of data: such a record is bad
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 MAX_INSTANCE_IDS = 1000
 MAX_TARGETS = 50
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+# Instance ids are 19 characters, managed-node ids 20; the bound keeps a hostile record's
+# state item far below DynamoDB's 400 KB.
+InstanceId = Annotated[str, StringConstraints(max_length=128)]
 
 
 class _Lenient(BaseModel):
@@ -25,7 +28,9 @@ class Target(_Lenient):
     `instanceids`, `tag:Env`) and the field names in either case (`Key`/`key`)."""
 
     key: str = Field(max_length=256)
-    values: tuple[str, ...] = Field(default=(), max_length=MAX_INSTANCE_IDS)
+    values: tuple[Annotated[str, StringConstraints(max_length=256)], ...] = Field(
+        default=(), max_length=MAX_INSTANCE_IDS
+    )
 
     @field_validator("key")
     @classmethod
@@ -53,7 +58,7 @@ def _targets(raw: object) -> tuple[Target, ...]:
 class SendCommandRequest(_Lenient):
     document_name: str | None = Field(default=None, alias="documentName", max_length=1024)
     document_version: str | None = Field(default=None, alias="documentVersion")
-    instance_ids: tuple[str, ...] = Field(
+    instance_ids: tuple[InstanceId, ...] = Field(
         default=(), alias="instanceIds", max_length=MAX_INSTANCE_IDS
     )
     targets: tuple[Target, ...] = ()
@@ -77,7 +82,7 @@ class CommandDescription(_Lenient):
     command_id: str | None = Field(default=None, alias="commandId")
     document_name: str | None = Field(default=None, alias="documentName")
     document_version: str | None = Field(default=None, alias="documentVersion")
-    instance_ids: tuple[str, ...] = Field(
+    instance_ids: tuple[InstanceId, ...] = Field(
         default=(), alias="instanceIds", max_length=MAX_INSTANCE_IDS
     )
     targets: tuple[Target, ...] = ()

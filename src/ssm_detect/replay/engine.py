@@ -1,82 +1,281 @@
 """Replay: read every input, keep the SSM events, order them by event time, detect.
 
-Ordering needs every SSM event before the first is processed, so those (about 1% of a typical
-trail) are held in memory; every other record is parsed, counted and dropped as it is read.
-A CloudTrail eventID seen twice (overlapping exports, CloudTrail's own duplicates) is processed
-once.
+Reading streams (see sources.py): each record is looked at once, counted, and dropped unless it
+is an SSM call. SSM records are held as compact JSON with their (eventTime, eventID) key, in
+bounded memory (ordering.py spills sorted runs to temporary files and merges them), and parsed
+into an SsmEvent only when their turn comes. A CloudTrail eventID seen twice at the same time
+(overlapping exports, CloudTrail's own duplicates) is processed once.
+
+`Intake` is shared with `seed-history`, which reads the same way and applies state only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from ssm_detect.delivery import Dispatcher
 from ssm_detect.findings import Finding
-from ssm_detect.ingest import BadEvent
+from ssm_detect.ingest import BadEvent, Ignored, event_id_of, records_in, to_event
+from ssm_detect.models.cloudtrail import SSM_EVENT_SOURCE
+from ssm_detect.models.event_time import parse_event_time
 from ssm_detect.pipeline import Pipeline
-from ssm_detect.processing import Summary, parse_payload, run_events
-from ssm_detect.replay.sources import Payload, input_files, read_payloads
+from ssm_detect.principal import PrincipalKeying
+from ssm_detect.processing import Summary, run_events
+from ssm_detect.replay.ordering import DEFAULT_MAX_HELD_BYTES, EventSorter, HeldEvent
+from ssm_detect.replay.progress import NoProgress, ReplayProgress
+from ssm_detect.replay.sources import RawRecord, RecordList, SourceItem, input_files, read_file
+from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
+
+# Findings are handed to the ledger every this many events, so the firings waiting for delivery
+# stay bounded however long the replay; the ledger carries the windows across batches.
+DELIVERY_BATCH = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A record holding these is a container (S3 object, envelope) that ingest.records_in unpacks.
+_CONTAINER_KEYS = frozenset({"Records", "detail", "detail-type"})
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass
-class ReplayTelemetry:
-    """Collects bad input with the file and line it came from."""
+class ProblemLog:
+    """Bad input, one printable line each, file and position first.
 
-    problems: list[str] = field(default_factory=list)
-    origin: str = ""
+    Bounded: a corrupt terabyte must not fill memory with complaints. Every problem is counted
+    in the summary; the first `max_listed` are kept to be shown."""
+
     max_listed: int = 1000
+    lines: list[str] = field(default_factory=list)
+    unlisted: int = 0
 
-    def bad_event(self, bad: BadEvent) -> None:
-        if len(self.problems) < self.max_listed:
-            self.problems.append(f"{self.origin}: event {bad.event_id}: {bad.reason}")
+    def add(self, origin: str, reason: str, event_id: str | None = None) -> None:
+        if len(self.lines) >= self.max_listed:
+            self.unlisted += 1
+            return
+        # "unknown" is ingest's placeholder when a record names no id: the position says more.
+        about = f"event {event_id}: " if event_id and event_id != "unknown" else ""
+        # Paths and event ids come from the input: one line each, whatever they contain.
+        self.lines.append(_printable(f"{origin}: {about}{reason}"))
 
-    def event_context(self, event_id: str) -> None:
-        del event_id
+
+class Intake:
+    """Records in, counted; SSM records held for ordering; ordered SsmEvents out."""
+
+    def __init__(
+        self,
+        keying: PrincipalKeying,
+        *,
+        max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+        problems: ProblemLog | None = None,
+    ) -> None:
+        self.keying = keying
+        self.summary = Summary()
+        self.problems = problems or ProblemLog()
+        self._sorter = EventSorter(max_held_bytes)
+
+    @property
+    def held(self) -> int:
+        """SSM records held for ordering so far (duplicates included)."""
+        return self._sorter.added
+
+    @property
+    def spilled_runs(self) -> int:
+        return self._sorter.runs_written
+
+    def add(self, items: Iterable[SourceItem]) -> None:
+        for item in items:
+            if isinstance(item, RecordList):
+                self._add_list(item)
+            elif isinstance(item, RawRecord):
+                self._add_record(item.body, item.origin)
+            else:
+                self.summary.bad_events += 1
+                self.problems.add(item.origin, item.reason)
+
+    def events(self, progress: ReplayProgress | None = None) -> Iterator[SsmEvent]:
+        """The held SSM events once each, in event-time order, parsed as the Lambda parses."""
+        for held in self._sorter.unique_in_order():
+            if progress is not None:
+                progress.advance()
+            parsed = to_event(json.loads(held.body), self.keying)
+            if isinstance(parsed, SsmEvent):
+                yield parsed
+            elif isinstance(parsed, BadEvent):
+                self._bad(held.origin, parsed)
+        self.summary.duplicates += self._sorter.duplicates
+
+    def _add_list(self, records: RecordList) -> None:
+        """The hot loop of a replay (every record of every S3 object): other services are
+        counted and dropped on one dictionary lookup, before any position is formatted."""
+        for index, body in enumerate(records.items):
+            if isinstance(body, dict) and not _CONTAINER_KEYS.intersection(body):
+                source = body.get("eventSource")
+                if source is not None and source != SSM_EVENT_SOURCE:
+                    self.summary.events_seen += 1
+                    self.summary.ignored += 1
+                    continue
+            self._add_record(body, records.origin_of(index))
+
+    def _add_record(self, body: object, origin: str) -> None:
+        if isinstance(body, dict) and not _CONTAINER_KEYS.intersection(body):
+            self._add_raw(body, origin)
+            return
+        for raw in records_in(body):
+            if isinstance(raw, dict):
+                self._add_raw(raw, origin)
+            else:
+                self.summary.events_seen += 1
+                self._ignored_or_bad(origin, raw)
+
+    def _add_raw(self, raw: dict[str, Any], origin: str) -> None:
+        self.summary.events_seen += 1
+        kept = held_event(raw, origin)
+        if isinstance(kept, HeldEvent):
+            self._sorter.add(kept)
+        else:
+            self._ignored_or_bad(origin, kept)
+
+    def _ignored_or_bad(self, origin: str, outcome: BadEvent | Ignored) -> None:
+        if isinstance(outcome, Ignored):
+            self.summary.ignored += 1
+        else:
+            self._bad(origin, outcome)
+
+    def _bad(self, origin: str, bad: BadEvent) -> None:
+        self.summary.bad_events += 1
+        self.problems.add(origin, bad.reason, bad.event_id)
+
+
+def held_event(raw: dict[str, Any], origin: str) -> HeldEvent | BadEvent | Ignored:
+    """An SSM record reduced to its sort key and text. Other services are ignored here on one
+    dictionary lookup, before any model is built or id cleaned for printing: that is what
+    keeps a replay close to the cost of parsing the JSON."""
+    source = raw.get("eventSource")
+    if source is not None and source != SSM_EVENT_SOURCE:
+        return Ignored("")
+    if source is None:
+        return BadEvent(event_id_of(raw), "not a CloudTrail record: no eventSource")
+    event_id = raw.get("eventID")
+    if not isinstance(event_id, str) or not event_id:
+        return BadEvent(event_id_of(raw), "no eventID")
+    if "eventTime" not in raw:
+        return BadEvent(event_id_of(raw), "no eventTime")
+    try:
+        moment = parse_event_time(raw["eventTime"])
+    except ValueError as error:
+        return BadEvent(event_id_of(raw), f"eventTime: {error}")
+    body = json.dumps(raw, separators=(",", ":"))
+    return HeldEvent((moment - _EPOCH) // _MICROSECOND, event_id, origin, body)
 
 
 @dataclass
 class ReplayResult:
     summary: Summary
     findings: list[Finding]
-    """One per open finding (suppression window), with its final count."""
-    notifications: list[Finding]
-    """What would have been notified (SNS) live: the firing that opened each window."""
+    """One per open finding (suppression window), with its final count; `summary.notified`
+    counts those live processing would have notified."""
     problems: list[str]
     files: int
+    unlisted_problems: int = 0
+    spilled_runs: int = 0
+
+
+def read_inputs(
+    paths: Iterable[Path],
+    keying: PrincipalKeying,
+    *,
+    progress: ReplayProgress | None = None,
+    max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+) -> tuple[Intake, int]:
+    """Read every file under `paths` into an Intake; also returns how many files were read."""
+    progress = progress or NoProgress()
+    files = list(input_files(paths))
+    sizes = [_size(path) for path in files]
+    progress.phase("reading", sum(sizes))
+    intake = Intake(keying, max_held_bytes=max_held_bytes)
+    for path, size in zip(files, sizes, strict=True):
+        intake.add(read_file(path))
+        progress.advance(size)
+    return intake, len(files)
 
 
 def replay(
     paths: Iterable[Path],
     pipeline: Pipeline,
     dispatcher: Dispatcher,
-    on_file: Callable[[Path], None] | None = None,
+    *,
+    progress: ReplayProgress | None = None,
+    max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+    on_final: Callable[[Finding], None] | None = None,
+    delivery_batch: int = DELIVERY_BATCH,
 ) -> ReplayResult:
-    summary = Summary()
-    telemetry = ReplayTelemetry()
-    unique: dict[str, SsmEvent] = {}
-    files = 0
-    for path in input_files(paths):
-        files += 1
-        if on_file:
-            on_file(path)
-        for item in read_payloads(path):
-            if isinstance(item, Payload):
-                telemetry.origin = item.origin
-                events = parse_payload(
-                    item.body, pipeline.settings.principal_keying, summary, telemetry
-                )
-                for event in events:
-                    if event.event_id in unique:
-                        summary.duplicates += 1
-                    else:
-                        unique[event.event_id] = event
-            else:
-                telemetry.origin, bad = item
-                summary.bad_events += 1
-                telemetry.bad_event(bad)
-    ordered = sorted(unique.values(), key=lambda e: (e.record.event_time, e.event_id))
-    report = run_events(ordered, pipeline, dispatcher, summary, telemetry)
-    return ReplayResult(summary, report.recorded, report.notified, telemetry.problems, files)
+    """Every input through the pipeline in event-time order.
+
+    Findings are kept until the end (`result.findings`), or, with `on_final`, handed to it as
+    soon as their suppression window has closed and then forgotten, so that memory does not
+    grow with the number of findings either."""
+    progress = progress or NoProgress()
+    intake, files = read_inputs(
+        paths, pipeline.settings.principal_keying, progress=progress, max_held_bytes=max_held_bytes
+    )
+    progress.phase("detecting", intake.held)
+    findings: dict[str, Finding] = {}
+    events = intake.events(progress)
+    while batch := list(islice(events, delivery_batch)):
+        report = run_events(batch, pipeline, dispatcher, intake.summary, _NO_TELEMETRY)
+        # A later batch's firing of the same open finding carries its updated count.
+        findings.update((finding.id, finding) for finding in report.recorded)
+        if on_final is not None:
+            now = batch[-1].record.event_time
+            for finding in _closed(findings, now, pipeline.settings):
+                on_final(findings.pop(finding.id))
+    if on_final is not None:
+        for finding in findings.values():
+            on_final(finding)
+        findings.clear()
+    return ReplayResult(
+        summary=intake.summary,
+        findings=list(findings.values()),
+        problems=intake.problems.lines,
+        files=files,
+        unlisted_problems=intake.problems.unlisted,
+        spilled_runs=intake.spilled_runs,
+    )
+
+
+def _closed(findings: dict[str, Finding], now: datetime, settings: Settings) -> list[Finding]:
+    """Findings no later event can join: events come in time order, and a firing joins an open
+    finding only within one suppression window of it (delivery.py), so one whose last event is
+    more than a window before `now` is final."""
+    return [
+        f for f in findings.values() if f.last_seen + settings.suppression_for(f.detection_id) < now
+    ]
+
+
+class _NoTelemetry:
+    """run_events' hooks: bad input was already reported by the Intake, with its position."""
+
+    def bad_event(self, bad: BadEvent) -> None:
+        del bad
+
+    def event_context(self, event_id: str) -> None:
+        del event_id
+
+
+_NO_TELEMETRY = _NoTelemetry()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reported when it is read
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)

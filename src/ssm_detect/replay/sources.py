@@ -1,28 +1,73 @@
 """Read CloudTrail from files and folders: S3 log objects, arrays, JSON lines, envelopes.
 
-Each yielded item carries where it came from (`file`, `file:line`) so bad input can be
-reported precisely. Unreadable parts of a file are reported and the rest is still read.
+Files are streamed. A JSON-lines file is read one line at a time; a whole-document file (an S3
+log object is one line of `{"Records": [...]}`) must be parsed whole, and is released when its
+records have been handed on. Each record carries where it came from (`file:12` for a line,
+`file:Records[3]` for an element of a document) so bad input can be reported precisely.
+Unreadable parts of a file are reported and everything readable is still read.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from ssm_detect.ingest import BadEvent
+from ssm_detect.replay.gzlines import GzipLines
 
 SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+_LINE_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _GZIP_MAGIC = b"\x1f\x8b"
+_BUFFER_SIZE = 1024 * 1024
+_ENVELOPE_KEYS = ("detail-type", "detail")
+# What a damaged file raises while it is being read; everything read before it still counts.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
-@dataclass(frozen=True)
-class Payload:
+class _ByteStream(Protocol):
+    """A plain or gzip file opened for reading: iterated by line, or read whole."""
+
+    def read(self) -> bytes: ...
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One JSON value that should be a CloudTrail record or an EventBridge envelope."""
+
     origin: str
     body: object
+
+
+@dataclass(frozen=True, slots=True)
+class RecordList:
+    """The elements of a parsed document (`Records` of an S3 log object, or an array), handed
+    on as one item: positions are formatted only for the few records that need reporting or
+    keeping, not for the millions that are other services."""
+
+    origin: str
+    key: str
+    """`Records`, or empty for a top-level array."""
+    items: list[object]
+
+    def origin_of(self, index: int) -> str:
+        return f"{self.origin}:{self.key}[{index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Input that could not be read at all: reported with its position and counted."""
+
+    origin: str
+    reason: str
+
+
+SourceItem = RawRecord | RecordList | Problem
 
 
 def input_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -36,29 +81,145 @@ def input_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def read_payloads(path: Path) -> Iterator[Payload | tuple[str, BadEvent]]:
-    """The JSON documents in one file: the whole file, or one per line."""
-    origin = str(path)
+def read_file(path: Path) -> Iterator[SourceItem]:
+    """Every record in one file, each with its position, and a Problem for each bad part."""
+    cursor = _Cursor(str(path))
     try:
-        data = path.read_bytes()
-        if data[:2] == _GZIP_MAGIC:
-            data = gzip.decompress(data)
-        text = data.decode("utf-8")
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as error:
-        yield origin, BadEvent("unknown", f"unreadable file: {type(error).__name__}: {error}")
+        with ExitStack() as stack:
+            stream = _open(path, stack)
+            if path.name.endswith(_LINE_SUFFIXES):
+                yield from _json_lines(stream, cursor)
+            else:
+                yield from _document_or_lines(stream, cursor)
+    except _READ_ERRORS as error:
+        # Everything before the damage has been handed on; the position is where it starts.
+        yield Problem(cursor.next_position(), f"unreadable: {_describe_read_error(error)}")
+
+
+def document_item(document: object, origin: str) -> RawRecord | RecordList:
+    """A parsed document as records: an S3 log object's `Records` and an array's elements are
+    a list; an envelope or a bare record is itself the record."""
+    if isinstance(document, list):
+        return RecordList(origin, "", document)
+    if (
+        isinstance(document, dict)
+        and isinstance(document.get("Records"), list)
+        and not any(key in document for key in _ENVELOPE_KEYS)
+    ):
+        return RecordList(origin, "Records", document["Records"])
+    return RawRecord(origin, document)
+
+
+@dataclass
+class _Cursor:
+    """Where reading has got to, so a failure mid-file names the line it stopped at."""
+
+    file: str
+    line: int = 0
+
+    def next_position(self) -> str:
+        """The line being read when reading failed (the file itself before the first line)."""
+        return f"{self.file}:{self.line + 1}" if self.line else self.file
+
+
+def _open(path: Path, stack: ExitStack) -> _ByteStream:
+    # A large buffer: an S3 log object, plain or inflated, is one line of megabytes.
+    raw = stack.enter_context(path.open("rb", buffering=_BUFFER_SIZE))
+    magic = raw.read(2)
+    raw.seek(0)
+    return GzipLines(raw) if magic == _GZIP_MAGIC else raw
+
+
+def _document_or_lines(stream: _ByteStream, cursor: _Cursor) -> Iterator[SourceItem]:
+    """A `.json` file is one document (possibly pretty-printed) or JSON lines; the first lines
+    tell which without reading the whole file when it is JSON lines."""
+    first = _next_content_line(stream, cursor)
+    if first is None:
         return
+    first_number = cursor.line
     try:
-        yield Payload(origin, json.loads(text))
-    except json.JSONDecodeError:
-        yield from _json_lines(origin, text)
+        document = json.loads(first)
+    except ValueError:
+        # Not a complete value on its own: a pretty-printed document, or JSON lines whose
+        # first line is broken. The document must be read whole either way.
+        yield from _whole_or_lines(first + stream.read(), cursor)
+        return
+    second = _next_content_line(stream, cursor)
+    if second is None:
+        del first  # the document is parsed: don't hold its text while records are handed on
+        yield document_item(document, cursor.file)
+        return
+    yield document_item(document, f"{cursor.file}:{first_number}")
+    del first, document
+    yield from _line(second, cursor)
+    yield from _json_lines(stream, cursor)
 
 
-def _json_lines(origin: str, text: str) -> Iterator[Payload | tuple[str, BadEvent]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{origin}:{number}"
-        try:
-            yield Payload(where, json.loads(line))
-        except json.JSONDecodeError as error:
-            yield where, BadEvent("unknown", f"not JSON: {error.msg} at column {error.colno}")
+def _whole_or_lines(text: bytes, cursor: _Cursor) -> Iterator[SourceItem]:
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        lines = text.splitlines()
+        if len(lines) > 1 and _parses(next((s for s in lines[1:] if s.strip()), b"")):
+            # The rest reads as JSON lines: only the first line is broken.
+            cursor.line = 0
+            yield from _json_lines(iter(lines), cursor)
+        else:
+            yield Problem(cursor.file, _describe_json_error(error))
+        return
+    del text
+    yield document_item(document, cursor.file)
+
+
+def _json_lines(lines: Iterable[bytes], cursor: _Cursor) -> Iterator[SourceItem]:
+    for line in lines:
+        cursor.line += 1
+        if line.strip():
+            yield from _line(line, cursor)
+
+
+def _line(line: bytes, cursor: _Cursor) -> Iterator[SourceItem]:
+    origin = f"{cursor.file}:{cursor.line}"
+    try:
+        document = json.loads(line)
+    except ValueError as error:
+        yield Problem(origin, _describe_json_error(error))
+        return
+    yield document_item(document, origin)
+
+
+def _next_content_line(stream: _ByteStream, cursor: _Cursor) -> bytes | None:
+    for line in stream:
+        cursor.line += 1
+        if line.strip():
+            return line
+    return None
+
+
+def _parses(text: bytes) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _describe_json_error(error: ValueError) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8: byte {error.start} cannot be decoded"
+    if isinstance(error, json.JSONDecodeError):
+        where = (
+            f"line {error.lineno} column {error.colno}"
+            if error.lineno > 1
+            else f"column {error.colno}"
+        )
+        return f"not JSON: {error.msg} at {where}"
+    return f"not JSON: {error}"
+
+
+def _describe_read_error(error: Exception) -> str:
+    if isinstance(error, EOFError):
+        return "truncated gzip (the file ends before the compressed stream does)"
+    if isinstance(error, zlib.error):
+        return f"corrupt gzip: {error}"
+    return f"{type(error).__name__}: {error}"

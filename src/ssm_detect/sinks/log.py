@@ -14,6 +14,9 @@ class InfoLogger(Protocol):
     def info(self, msg: str, *, extra: Mapping[str, Any] | None = ...) -> Any: ...
 
 
+_NOT_LOGGED = {"content", "content_findings", "parameter_findings"}
+
+
 class LogSink:
     name = "log"
 
@@ -22,6 +25,7 @@ class LogSink:
 
     def send(self, findings: Sequence[Finding]) -> None:
         for finding in findings:
-            # Document content stays out of logs: it can hold secrets and attacker text.
-            summary = finding.model_dump(mode="json", exclude={"context": {"content"}})
+            # Document content and the lines matched in it stay out of logs: they can hold
+            # secrets (a token in a curl header) and attacker text. SNS and Security Hub carry them.
+            summary = finding.model_dump(mode="json", exclude={"context": _NOT_LOGGED})
             self._logger.info("finding", extra={"finding": summary})

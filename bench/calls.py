@@ -1,0 +1,234 @@
+"""AWS calls per event, counted with botocore's event hooks, against moto (in this process).
+
+The real handler (`handler.app.lambda_handler`) runs with its runtime built by
+`ssm_detect.wiring.lambda_runtime` on clients we hand in, each carrying a `before-call` hook
+(counts the call; DynamoDB calls are classed by the item key they write: `ledger#...` is the
+suppression ledger, anything else detection state) and an `after-call` hook (counts failed
+conditional writes, and the item size DynamoDB returns, for the write-unit estimate).
+
+Per event kind, the measured event runs after its setup events on a principal of its own.
+Then the corpus's SendCommand / CreateDocument stream (what the EventBridge rule would deliver)
+runs through the same handler, for the per-event averages the cost estimate uses.
+
+    python -m bench.calls OUT.json [--stream FILE.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench.kinds import ACCOUNT, KINDS, REGION, TABLE, Context, lambda_environment, sequence
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's item size rule: attribute names plus values (numbers ~ digits / 2 + 1)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        for kind, held in value.items():
+            if kind == "S":
+                size += len(held.encode())
+            elif kind == "N":
+                size += len(held) // 2 + 1
+            elif kind == "SS":
+                size += sum(len(m.encode()) for m in held)
+            elif kind == "NS":
+                size += sum(len(m) // 2 + 1 for m in held)
+            else:
+                size += len(json.dumps(held))
+    return size
+
+
+class CallCounter:
+    """Counts AWS calls by category, from botocore's hooks on the injected clients."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.write_units = 0
+        self.findings_imported = 0
+        self._current = ""
+
+    def attach(self, *clients: Any) -> None:
+        for client in clients:
+            client.meta.events.register("before-call.*.*", self._before)
+            client.meta.events.register("after-call.*.*", self._after)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.failed.clear()
+        self.write_units = 0
+        self.findings_imported = 0
+
+    def _before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        service = model.service_model.service_name
+        category = f"{service}.{model.name}"
+        body = params.get("body") or b"{}"
+        if service == "dynamodb":
+            request = json.loads(body)
+            key = request.get("Key", {}).get("pk", {}).get("S", "")
+            role = "ledger" if key.startswith("ledger#") else "state"
+            if role == "state" and str(request.get("UpdateExpression", "")).startswith("DELETE"):
+                role = "state_prune"
+            category = f"{role}.{model.name}"
+        elif service == "securityhub":
+            self.findings_imported += len(json.loads(body).get("Findings", []))
+        self._current = category
+        self.calls[category] += 1
+
+    def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.service_model.service_name != "dynamodb" or model.name == "CreateTable":
+            return
+        item = parsed.get("Attributes") or parsed.get("Item") or {}
+        self.write_units += max(1, math.ceil(item_size(item) / 1024))
+        if http_response.status_code >= 300:
+            self.failed[self._current] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        by_role: Counter[str] = Counter()
+        for category, count in self.calls.items():
+            by_role[category.split(".", 1)[0]] += count
+        return {
+            "calls": dict(sorted(self.calls.items())),
+            "failed_conditional": dict(self.failed),
+            "total": sum(self.calls.values()),
+            "state": by_role["state"] + by_role["state_prune"],
+            "ledger": by_role["ledger"],
+            "sns": by_role["sns"],
+            "securityhub": by_role["securityhub"],
+            "write_units": self.write_units,
+            "findings_imported": self.findings_imported,
+        }
+
+
+def stateful_candidates(wired: Any, event: dict[str, Any]) -> list[str]:
+    """Detections that keep state and apply to the event: the target's one round trip each."""
+    from detections.base import Detection  # noqa: PLC0415
+    from ssm_detect.ingest import records_in, to_event  # noqa: PLC0415
+    from ssm_detect.ssm_event import SsmEvent  # noqa: PLC0415
+
+    settings = wired.pipeline.settings
+    found = []
+    for raw in records_in(event):
+        if not isinstance(raw, dict):
+            continue
+        parsed = to_event(raw, settings.principal_keying)
+        if not isinstance(parsed, SsmEvent):
+            continue
+        for detection in wired.pipeline.detections:
+            keeps_state = type(detection).state_update is not Detection.state_update
+            if keeps_state and detection.applies_to(parsed, settings):
+                found.append(detection.metadata.id)
+    return found
+
+
+def run(stream: Path | None) -> dict[str, Any]:
+    import boto3  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    env = lambda_environment()
+    os.environ.update(env)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        sns = boto3.client("sns", region_name=REGION)
+        hub = boto3.client("securityhub", region_name=REGION)
+        from ssm_detect.state.tables import ensure_state_table  # noqa: PLC0415
+
+        ensure_state_table(dynamodb, TABLE)
+        env["FINDINGS_TOPIC_ARN"] = sns.create_topic(Name="ssm-detect-findings")["TopicArn"]
+
+        from handler import app  # noqa: PLC0415
+        from ssm_detect.wiring import AwsClients, lambda_runtime  # noqa: PLC0415
+
+        counter = CallCounter()
+        counter.attach(dynamodb, sns, hub)
+        wired = lambda_runtime(
+            env,
+            app.logger,
+            ACCOUNT,
+            AwsClients(dynamodb=dynamodb, sns=sns, securityhub=hub),
+            on_unavailable=app.report_unavailable_sink,
+            on_sink_failure=app.report_sink_failure,
+        )
+        # The handler builds its runtime lazily through `app.runtime`; hand it ours.
+        app.runtime = lambda _account: wired  # type: ignore[assignment]
+        context = Context()
+
+        kinds = []
+        for kind in KINDS:
+            repeats = []
+            for repeat in range(2):  # twice: the counts must not depend on the repetition
+                setup, event = sequence(kind, f"{kind.name}-{repeat}")
+                for earlier in setup:
+                    app.lambda_handler(earlier, context)
+                counter.reset()
+                result = app.lambda_handler(event, context)
+                repeats.append(
+                    counter.snapshot()
+                    | {
+                        "findings": sum(result["findings"].values()),
+                        "by_detection": result["findings"],
+                        "notified": result["notified"],
+                        "suppressed": result["suppressed"],
+                    }
+                )
+            first = repeats[0]
+            kinds.append(
+                {
+                    "kind": kind.name,
+                    "title": kind.title,
+                    "event": kind.event,
+                    "setup": list(kind.setup),
+                    "stateful_detections": stateful_candidates(
+                        wired, sequence(kind, f"{kind.name}-probe")[1]
+                    ),
+                    "stable": all(r["calls"] == first["calls"] for r in repeats),
+                    **first,
+                }
+            )
+        out: dict[str, Any] = {"kinds": kinds}
+        if stream is not None:
+            out["stream"] = _stream(stream, app, counter, context)
+    return out
+
+
+def _stream(path: Path, app: Any, counter: CallCounter, context: Context) -> dict[str, Any]:
+    from bench.kinds import lambda_stream  # noqa: PLC0415
+
+    events = lambda_stream(path)
+    counter.reset()
+    totals: Counter[str] = Counter()
+    started = time.perf_counter()
+    for event in events:
+        result = app.lambda_handler(event, context)
+        totals["findings"] += sum(result["findings"].values())
+        totals["notified"] += result["notified"]
+        totals["suppressed"] += result["suppressed"]
+        totals["bad_events"] += result["bad_events"]
+    return {
+        "events": len(events),
+        "seconds_under_moto": round(time.perf_counter() - started, 2),
+        **dict(totals),
+        **counter.snapshot(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--stream", type=Path)
+    args = parser.parse_args()
+    args.out.write_text(json.dumps(run(args.stream), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

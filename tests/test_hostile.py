@@ -1,0 +1,538 @@
+"""Hostile and malformed input through the whole handler and the replay: never a crash.
+
+The Lambda's contract (handler/app.py): bad input is logged with its event id and a reason,
+counted (`bad_events`; `ignored` for records that are not SSM calls) and skipped, and the rest
+of the batch goes on; only AWS failures raise. An exception on bad input is a retry storm and a
+dead-letter entry for an event that will never get better, and a way for an attacker who shapes
+a CloudTrail record (user agent, document content, tags, parameters) to blind the detector.
+
+Hypothesis drives the real handler (state and ledger in DynamoDB Local, which enforces
+DynamoDB's key and item limits; SNS and Security Hub in moto, so every formatter runs) with
+real event files mutated at every depth (wrong types, missing keys, nulls, huge strings, huge
+arrays, nesting, timestamps out of range) and with arbitrary payloads; the replay reader gets
+arbitrary bytes, gzip of them, and invalid UTF-8 inside gzip. Inputs that crash today are
+pinned by strict-xfail tests below (`BUG:`), and kept out of the properties by
+`_hostile_value` only where a test names the bug.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from ssm_detect.ingest import BadEvent, Ignored, records_in, to_event
+from ssm_detect.local_context import LocalLambdaContext
+from ssm_detect.principal import PrincipalKeying
+from ssm_detect.replay.sources import Problem, RawRecord, RecordList, read_file
+from ssm_detect.ssm_event import SsmEvent
+from ssm_detect.wiring import AwsClients, lambda_runtime
+from tests.conftest import EVENTS, REGION
+
+if TYPE_CHECKING:
+    from tests.dynamodb_local import DynamoDbLocal
+
+pytest_plugins = ["tests.dynamodb_local"]
+
+EXAMPLES: Counter[str] = Counter()
+EVENT_FILES = sorted(p.name for p in EVENTS.glob("*.json"))
+TEMPLATES = {name: json.loads((EVENTS / name).read_text()) for name in EVENT_FILES}
+
+
+def examples(count: int) -> settings:
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        derandomize=True,  # the same examples on every run and in CI: failures reproduce
+    )
+
+
+# --- hostile values ------------------------------------------------------------------------------
+
+
+def nest(depth: int, leaf: object = "x") -> object:
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.sampled_from([2**63, -(2**63) - 1, 10**30]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(["", " ", "\n", "\x00", "null", "*", "i-*", "HIDDEN_DUE_TO_SECURITY_REASONS"]),
+)
+bad_times = st.one_of(
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59-14:00",
+            "1970-01-01T00:00:00Z",
+            "1999-12-31T23:59:59Z",
+            "2201-01-01T00:00:00Z",
+            "+275760-09-13T00:00:00Z",
+            "2025-02-30T00:00:00Z",
+            "2025-01-01T25:61:61Z",
+            "2025-01-01T00:00:00.123456789123456789Z",
+            "2025-01-01 00:00:00.000000000",
+            "2025-01-01T00:00:00+99:99",
+            "",
+            "now",
+        ]
+    ),
+    st.integers(),
+    st.floats(),
+)
+# Huge strings: CloudTrail caps nothing a caller can set (user agent, comment, content, tags).
+huge_strings = st.builds(
+    lambda char, size: char * size,
+    st.sampled_from(["a", "é", "\u2028", "🙂", "\n", '"', "\\", "%s", "{"]),
+    st.integers(1_000, 300_000),
+)
+huge_arrays = st.builds(lambda leaf, size: [leaf] * size, scalars, st.integers(100, 20_000))
+# Nesting the handler survives today; 5,000 levels are pinned by the BUG tests below.
+nested = st.builds(nest, st.integers(2, 60), scalars)
+json_like = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=20,
+)
+
+# Fields that end up in a DynamoDB key or item: a huge string there is pinned by
+# test_hostile_huge_principal_or_account_is_skipped_not_raised /
+# test_hostile_huge_instance_ids_are_skipped_not_raised (known bugs), so the properties
+# give these fields only values below DynamoDB's limits.
+_KEY_FIELDS = frozenset(
+    {
+        "arn",
+        "accountId",
+        "recipientAccountId",
+        "invokedBy",
+        "principalId",
+        "userName",
+        "userId",
+        "identityStoreArn",
+        "sourceIPAddress",
+        "name",
+        "documentName",
+        "instanceIds",
+        "Values",
+        "values",
+        "Key",
+        "key",
+        "eventID",
+    }
+)
+# Fields whose deep nesting crashes today (pinned by the BUG tests for 300 / 1,000 levels).
+_DEPTH_LIMITED = frozenset({"tags", "content", "parameters"})
+
+
+def _hostile_value(field: object) -> st.SearchStrategy[Any]:
+    safe = st.one_of(scalars, json_like, bad_times, st.builds(list), st.builds(dict))
+    if field in _KEY_FIELDS:
+        return safe
+    if field in _DEPTH_LIMITED:
+        return safe | huge_strings | huge_arrays
+    return safe | huge_strings | huge_arrays | nested
+
+
+@st.composite
+def mutated_events(draw: st.DrawFn) -> Any:
+    """A real event file, then 1-4 mutations anywhere in it."""
+    payload = copy.deepcopy(TEMPLATES[draw(st.sampled_from(EVENT_FILES))])
+    for _ in range(draw(st.integers(1, 4))):
+        _mutate(draw, payload)
+    return payload
+
+
+def _mutate(draw: st.DrawFn, payload: Any) -> None:
+    parent: Any = payload
+    while True:
+        keys = sorted(parent) if isinstance(parent, dict) else list(range(len(parent)))
+        if not keys:
+            return
+        key = draw(st.sampled_from(keys))
+        child = parent[key]
+        if isinstance(child, dict | list) and child and draw(st.integers(0, 3)):
+            parent = child
+            continue
+        break
+    action = draw(st.sampled_from(["drop", "null", "replace", "wrap", "stringify", "retype"]))
+    if action == "drop":
+        del parent[key]
+    elif action == "null":
+        parent[key] = None
+    elif action == "replace":
+        parent[key] = draw(_hostile_value(key))
+    elif action == "wrap":
+        parent[key] = [child]
+    elif action == "stringify":
+        parent[key] = json.dumps(child)
+    elif isinstance(parent, dict):
+        parent[str(key).swapcase()] = parent.pop(key)
+
+
+# --- the handler, wired like the Lambda ----------------------------------------------------------
+
+
+@dataclass
+class Handler:
+    """The real handler; its log lines captured per call."""
+
+    app: Any
+    logs: io.StringIO
+
+    def __call__(self, payload: object) -> dict[str, Any]:
+        self.logs.seek(0)
+        self.logs.truncate()
+        result: dict[str, Any] = self.app.lambda_handler(payload, LocalLambdaContext())
+        return result
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        # one JSON object per "\n" (str.splitlines would also split at U+2028 inside a value)
+        return [json.loads(line) for line in self.logs.getvalue().split("\n") if line]
+
+
+@pytest.fixture(scope="module")
+def handler(dynamodb_local: DynamoDbLocal) -> Iterator[Handler]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "POWERTOOLS_SERVICE_NAME": "ssm-detect",
+            "POWERTOOLS_METRICS_NAMESPACE": "SsmDetect",
+        }.items():
+            patch.setenv(name, value)
+        from handler import app  # noqa: PLC0415 - Powertools reads the environment on import
+
+        with mock_aws():
+            topic = boto3.client("sns", region_name=REGION).create_topic(Name="findings")
+            env = {
+                "STATE_TABLE_NAME": dynamodb_local.fresh_table("hostile"),
+                "FINDINGS_TOPIC_ARN": topic["TopicArn"],
+                "SECURITY_HUB_ENABLED": "true",
+                "AWS_REGION": REGION,
+            }
+            clients = AwsClients(dynamodb=dynamodb_local.client())
+            runtime = lambda_runtime(env, app.logger, "000000000000", clients)
+            patch.setattr(app, "runtime", lambda _account: runtime)
+            stream = app.logger.registered_handler
+            assert isinstance(stream, logging.StreamHandler)
+            logs = io.StringIO()
+            previous = stream.setStream(logs)
+            try:
+                yield Handler(app, logs)
+            finally:
+                stream.setStream(previous)
+
+
+def check_handled(handler: Handler, payload: object) -> dict[str, Any]:
+    """The handler returns (never raises), every record is counted exactly once, and every bad
+    one is logged as skipped, with its reason."""
+    result = handler(payload)
+    assert result["events_seen"] == result["ssm_events"] + result["ignored"] + result["bad_events"]
+    skipped = [line for line in handler.log_lines() if line.get("message") == "skipped bad event"]
+    assert len(skipped) == result["bad_events"]
+    assert all(line.get("reason") for line in skipped)
+    return result
+
+
+@examples(200)
+@given(mutated_events())
+def test_hostile_handler_survives_mutated_real_events(handler: Handler, payload: Any) -> None:
+    EXAMPLES["handler: mutated real events"] += 1
+    check_handled(handler, payload)
+
+
+@examples(120)
+@given(
+    st.one_of(
+        json_like,
+        st.builds(
+            lambda detail: {
+                "detail-type": "AWS API Call via CloudTrail",
+                "id": "e",
+                "source": "aws.ssm",
+                "detail": detail,
+            },
+            json_like,
+        ),
+        st.builds(lambda records: {"Records": records}, st.lists(json_like, max_size=20)),
+        st.builds(lambda items: items, st.lists(mutated_events(), min_size=1, max_size=5)),
+    )
+)
+def test_hostile_handler_survives_arbitrary_payloads(handler: Handler, payload: Any) -> None:
+    EXAMPLES["handler: arbitrary payloads"] += 1
+    check_handled(handler, payload)
+
+
+@examples(300)
+@given(mutated_events() | json_like)
+def test_hostile_models_parse_or_reject_with_a_one_line_reason(payload: Any) -> None:
+    """Envelope and record models: every raw record becomes an SsmEvent, Ignored or a BadEvent
+    whose reason is one printable line that does not quote the input back."""
+    EXAMPLES["models: envelope and record"] += 1
+    for raw in records_in(payload):
+        results = (
+            [raw]
+            if isinstance(raw, BadEvent | Ignored)
+            else [to_event(raw, keying) for keying in PrincipalKeying]
+        )
+        for parsed in results:
+            assert isinstance(parsed, SsmEvent | BadEvent | Ignored)
+            if isinstance(parsed, BadEvent):
+                assert parsed.reason
+                assert parsed.reason.isprintable()
+                assert len(parsed.reason) <= 400
+                assert parsed.event_id.isprintable()
+
+
+def test_hostile_huge_batch_is_counted_record_by_record(handler: Handler) -> None:
+    """50,000 records of junk in one S3-style object: all counted, none raised."""
+    junk: list[object] = [
+        None,
+        1,
+        "x",
+        [],
+        {"eventSource": 5},
+        {"eventSource": "ec2.amazonaws.com"},
+    ]
+    result = check_handled(handler, {"Records": junk * 10_000})
+    assert result["events_seen"] == 5 * 10_000  # an empty list holds no record
+    assert result["ignored"] == 2 * 10_000  # an eventSource of 5, and EC2
+    EXAMPLES["handler: fixed hostile cases"] += 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("detail", "userAgent"),
+        ("detail", "requestParameters", "comment"),
+        ("detail", "errorMessage"),
+        ("detail", "someFieldCloudTrailMightAdd"),
+        ("detail", "responseElements", "command", "comment"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["huge-string", "5000-levels", "huge-array"])
+def test_hostile_values_in_free_text_fields_are_survived(
+    handler: Handler, path: tuple[str, ...], kind: str
+) -> None:
+    payload = copy.deepcopy(TEMPLATES["send_command_success.json"])
+    payload["detail"]["eventID"] = f"hostile-{'-'.join(path)}-{kind}"
+    value = {
+        "huge-string": "\u2028🙂" * 150_000,
+        "5000-levels": nest(5000),
+        "huge-array": ["x"] * 50_000,
+    }[kind]
+    parent = payload
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    check_handled(handler, payload)
+    EXAMPLES["handler: fixed hostile cases"] += 1
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "1970-01-01T00:00:00Z",
+        "2025-13-01T00:00:00Z",
+        1740000000,
+        None,
+    ],
+)
+def test_hostile_out_of_range_event_times_are_skipped_with_a_reason(
+    handler: Handler, moment: object
+) -> None:
+    payload = copy.deepcopy(TEMPLATES["send_command_success.json"])
+    payload["detail"]["eventTime"] = moment
+    result = check_handled(handler, payload)
+    assert result["bad_events"] == 1
+    EXAMPLES["handler: fixed hostile cases"] += 1
+
+
+# --- known bugs: inputs that crash the handler today ---------------------------------------------
+
+
+def _send_command(**changes: Any) -> dict[str, Any]:
+    payload = copy.deepcopy(TEMPLATES["send_command_success.json"])
+    payload["detail"].update(changes)
+    return payload
+
+
+def _create_document(**request: Any) -> dict[str, Any]:
+    payload = copy.deepcopy(TEMPLATES["create_document_command_new_principal.json"])
+    payload["detail"]["requestParameters"].update(request)
+    return payload
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="BUG: ingest.records_in recurses once per list level; a payload of nested lists "
+    "~1,000 deep raises RecursionError (the replay hands it such lists from files)",
+)
+def test_hostile_deeply_nested_payload_is_skipped_not_raised(handler: Handler) -> None:
+    payload: object = TEMPLATES["send_command_success.json"]
+    for _ in range(5000):
+        payload = [payload]
+    result = check_handled(handler, payload)
+    assert result["bad_events"] == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="BUG: send_command.py json.dumps(parameters) and rare_document_creator.py "
+    "json.dumps(content) raise RecursionError on ~1,000-deep parameters/content "
+    "(content_inspection bounds nesting only after this serialisation)",
+)
+@pytest.mark.parametrize("where", ["parameters", "content"])
+def test_hostile_deep_parameters_or_content_do_not_crash(handler: Handler, where: str) -> None:
+    if where == "parameters":
+        payload = _send_command()
+        payload["detail"]["requestParameters"]["parameters"] = {"commands": nest(1000)}
+    else:
+        payload = _create_document(content={"mainSteps": nest(1000)})
+    check_handled(handler, payload)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="BUG: a CreateDocument whose `tags` nest 300 levels fires the rare-creator finding "
+    "with the tags in its context, and serialising the finding raises "
+    "'Maximum serialization depth exceeded'",
+)
+def test_hostile_deep_tags_do_not_crash(handler: Handler) -> None:
+    check_handled(handler, _create_document(name="Deep-Tags", tags=nest(300)))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the principal key and account are not bounded: a >2 KB ARN or account id "
+    "makes the state key exceed DynamoDB's 2,048-byte limit, UpdateItem raises "
+    "ValidationException, and the event is retried into the dead-letter queue instead of "
+    "being skipped as bad input",
+)
+@pytest.mark.parametrize("field", ["role-arn", "account"])
+def test_hostile_huge_principal_or_account_is_skipped_not_raised(
+    handler: Handler, field: str
+) -> None:
+    payload = _send_command()
+    if field == "role-arn":
+        issuer = payload["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]
+        issuer["arn"] = "arn:aws:iam::111122223333:role/" + "R" * 3000
+    else:
+        payload["detail"]["recipientAccountId"] = "9" * 3000
+        payload["detail"]["userIdentity"]["accountId"] = "9" * 3000
+    check_handled(handler, payload)
+
+
+def test_hostile_huge_instance_ids_are_skipped_not_raised(handler: Handler) -> None:
+    payload = _send_command()
+    payload["detail"]["requestParameters"]["instanceIds"] = [
+        f"i-{n:04d}{'a' * 600}" for n in range(1000)
+    ]
+    payload["detail"]["responseElements"] = None
+    check_handled(handler, payload)
+
+
+def test_hostile_lone_surrogate_in_principal_is_skipped_not_raised(handler: Handler) -> None:
+    payload = _send_command()
+    issuer = payload["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]
+    issuer["arn"] = json.loads('"arn:aws:iam::111122223333:role/\\ud800"')
+    check_handled(handler, payload)
+
+
+# --- the replay reader ---------------------------------------------------------------------------
+
+
+def _read(path: Path) -> list[object]:
+    items = list(read_file(path))
+    for item in items:
+        assert isinstance(item, RawRecord | RecordList | Problem)
+        if isinstance(item, Problem):
+            assert item.reason
+            assert "\n" not in item.reason
+    return items
+
+
+replay_bytes = st.one_of(
+    st.binary(max_size=300),
+    st.builds(gzip.compress, st.binary(max_size=300)),
+    st.builds(
+        lambda body, cut: gzip.compress(body)[:cut], st.binary(max_size=300), st.integers(0, 40)
+    ),
+    st.builds(
+        lambda prefix, junk: gzip.compress(b'{"Records": [{"eventID": "' + prefix + junk + b'"}]}'),
+        st.binary(max_size=20),
+        st.sampled_from([b"\xff", b"\xfe\xfe", b"\xc3\x28", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"]),
+    ),
+    st.builds(
+        lambda records, junk: b"\n".join([*(json.dumps(r).encode() for r in records), junk]),
+        st.lists(json_like, max_size=5),
+        st.binary(max_size=50),
+    ),
+)
+
+
+@examples(200)
+@given(replay_bytes, st.sampled_from([".json", ".json.gz", ".jsonl", ".jsonl.gz"]))
+def test_hostile_replay_reader_never_raises_on_any_bytes(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, suffix: str
+) -> None:
+    EXAMPLES["replay: arbitrary bytes, gzip, invalid UTF-8"] += 1
+    path = tmp_path_factory.mktemp("replay") / f"input{suffix}"
+    path.write_bytes(data)
+    _read(path)
+
+
+def test_hostile_replay_reports_invalid_utf8_inside_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json.gz"
+    path.write_bytes(gzip.compress(b'{"Records": [{"eventID": "\xff\xfe"}]}'))
+    (problem,) = _read(path)
+    assert isinstance(problem, Problem)
+    assert "UTF-8" in problem.reason
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="BUG: replay's json.loads raises RecursionError (not a ValueError) on a file nested "
+    "~1,000 deep, and `ssm-detect replay` stops with a traceback instead of reporting the file",
+)
+def test_hostile_replay_reports_a_deeply_nested_file(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    (problem,) = _read(path)
+    assert isinstance(problem, Problem)
+
+
+def test_hostile_figures_are_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a check: prints how many examples ran (`pytest -s`), for docs/reliability.md."""
+    with capsys.disabled():
+        print(f"\nhostile-input examples: {dict(EXAMPLES)} total={sum(EXAMPLES.values())}")  # noqa: T201
