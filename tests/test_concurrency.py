@@ -176,6 +176,14 @@ def worker_init(endpoint: str, table: str) -> None:
     # with nothing to flush (a Lambda never runs two invocations in one process).
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
+    # Powertools' Metrics object is module-level and not thread-safe: threads adding and
+    # flushing at once can fail with "dictionary changed size during iteration". Threads here
+    # stand in for separate Lambda processes, and what is under test is the DynamoDB state and
+    # ledger, so worker processes do not publish metrics.
+    from handler import app  # noqa: PLC0415
+
+    app.publish_metrics = lambda metrics, summary: None  # type: ignore[assignment]
+
     wire_recording_notifier()  # the cold start, before the rounds
 
 
