@@ -97,13 +97,13 @@ def _slot(name: str) -> str:
     return f"{MARKER}{name}{MARKER}"
 
 
-def _base(source: str, name: str, **extra: object) -> dict[str, object]:
+def _base(**extra: object) -> dict[str, object]:
     record: dict[str, object] = {
         "eventVersion": "1.10",
         "userIdentity": _slot("identity"),
         "eventTime": _slot("time"),
-        "eventSource": source,
-        "eventName": name,
+        "eventSource": _slot("source"),
+        "eventName": _slot("name"),
         "awsRegion": _slot("region"),
         "sourceIPAddress": _slot("ip"),
         "userAgent": _slot("agent"),
@@ -130,31 +130,19 @@ def _base(source: str, name: str, **extra: object) -> dict[str, object]:
 
 _NULL_RESPONSE = {"requestParameters": _slot("request"), "responseElements": None}
 TEMPLATES = {
-    "plain": _template(_base("@source", "@name", **_NULL_RESPONSE)),
+    "plain": _template(_base(**_NULL_RESPONSE)),
     "failed": _template(
-        _base(
-            "@source",
-            "@name",
-            errorCode=_slot("error_code"),
-            errorMessage=_slot("error_message"),
-            **_NULL_RESPONSE,
-        )
+        _base(errorCode=_slot("error_code"), errorMessage=_slot("error_message"), **_NULL_RESPONSE)
     ),
     "with_response": _template(
         _base(
-            "@source",
-            "@name",
             requestParameters=_slot("request"),
             responseElements=_slot("response"),
             resources=_slot("resources"),
         )
     ),
 }
-TEMPLATES = {
-    name: text.replace('"@source"', '"{source}"').replace('"@name"', '"{name}"')
-    for name, text in TEMPLATES.items()
-}
-Counter = dict[str, int]
+KindCounts = dict[str, int]
 
 
 _j = json.JSONEncoder(separators=(",", ":")).encode
@@ -615,7 +603,7 @@ class Job:
         return REGIONS[(self.index // len(ACCOUNTS)) % len(REGIONS)]
 
 
-def _object_text(people: Principals, job: Job) -> tuple[str, Counter, list[str]]:
+def _object_text(people: Principals, job: Job) -> tuple[str, KindCounts, list[str]]:
     """One S3 object's JSON text, its counts by kind, and its records the EventBridge rule
     would send the function (SendCommand, CreateDocument)."""
     rng = random.Random(f"{job.seed}:{job.index}")
@@ -623,7 +611,7 @@ def _object_text(people: Principals, job: Job) -> tuple[str, Counter, list[str]]
     ctx = Ctx(rng, people, account, region)
     step = SPAN.total_seconds() / job.total
     start = START.timestamp()
-    counts: Counter = {"other": 0, "ssm": 0, "send_command": 0, "create_document": 0}
+    counts: KindCounts = {"other": 0, "ssm": 0, "send_command": 0, "create_document": 0}
     parts: list[str] = []
     selected: list[str] = []
     last_second, stamp = -1, ""
@@ -637,8 +625,8 @@ def _object_text(people: Principals, job: Job) -> tuple[str, Counter, list[str]]
         counts[kind] += 1
         source = str(fields["source"])
         values = {
-            "source": source,
-            "name": fields["name"],
+            "source": f'"{source}"',
+            "name": f'"{fields["name"]}"',
             "identity": fields.get("identity_override") or ctx.general(),
             "time": f'"{stamp}"',
             "region": quoted_region,
@@ -675,7 +663,7 @@ def _agent(rng: random.Random) -> str:
 _PEOPLE: dict[int, Principals] = {}
 
 
-def _write_object(job: Job) -> tuple[str, int, int, Counter, list[str]]:
+def _write_object(job: Job) -> tuple[str, int, int, KindCounts, list[str]]:
     people = _PEOPLE.get(job.seed)
     if people is None:
         people = _PEOPLE[job.seed] = Principals(random.Random(f"{job.seed}:principals"))

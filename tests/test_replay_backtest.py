@@ -230,3 +230,19 @@ def test_replay_hands_each_finding_over_once_its_window_has_closed(tmp_path: Pat
         (["sc-2"], 1, 4),
         (["sc-3", "sc-4"], 2, 5),  # still open at the end
     ]
+
+
+def test_replay_reports_a_file_nested_too_deeply_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """json raises RecursionError, not ValueError, past the interpreter's recursion limit."""
+    (tmp_path / "deep.json").write_text("[" * 5000 + "]" * 5000)
+    (tmp_path / "good.json").write_text(
+        json.dumps([send_command("sc-1", "i-0aaaaaaaaaaaaaaa1", 0)])
+    )
+    assert main(["replay", "--output", "jsonl", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["detection_id"] for line in out.splitlines()] == [
+        "AWS.SSM.SendCommand"
+    ]
+    assert f"skipped: {tmp_path}/deep.json: nested too deeply to parse" in err.splitlines()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,16 @@ def test_replay_reports_bad_input_with_position_and_goes_on(
 def test_replay_exits_2_for_a_missing_path(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "/no/such/place"]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_replay_exits_2_for_a_state_file_that_cannot_be_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "no" / "such" / "folder" / "state.sqlite"
+    assert main(["replay", "--state", str(state), str(EVENTS / "send_command_root.json")]) == 2
+    assert capsys.readouterr().err == (
+        f"ssm-detect: cannot open state file {state}: unable to open database file\n"
+    )
 
 
 def test_replay_rejects_invalid_settings(capsys: pytest.CaptureFixture[str]) -> None:
@@ -194,6 +206,23 @@ def test_invoke_runs_the_real_handler_on_an_event_file(
     out = capsys.readouterr().out
     summary = json.loads(out[out.rindex("\n{") :])
     assert summary["findings"] == {"AWS.SSM.SendCommand": 1, "AWS.SSM.DistributedCommand": 1}
+
+
+def test_invoke_works_from_a_plain_shell_without_powertools_variables() -> None:
+    """`make invoke` in a fresh shell: nothing but the command; the handler still flushes its
+    metrics (Powertools needs a namespace, which template.yaml sets in Lambda)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_")}
+    done = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-m", "ssm_detect.cli", "invoke", str(EVENTS / "send_command_root.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout[done.stdout.rindex("\n{") :])
+    assert summary["findings"]["AWS.SSM.SendCommand"] == 1
 
 
 def test_replay_problem_lines_cannot_be_forged_by_event_ids(

@@ -192,3 +192,18 @@ def test_input_files_walks_folders_for_cloudtrail_names_in_a_stable_order(tmp_pa
     named = tmp_path / "a" / "notes.txt"
     found = [p.relative_to(tmp_path).as_posix() for p in input_files([tmp_path, named])]
     assert found == ["a/1.jsonl", "b/2.json.gz", "c.ndjson", "z.json", "a/notes.txt"]
+
+
+def test_read_a_line_cut_short_is_reported_at_its_own_column(tmp_path: Path) -> None:
+    path = tmp_path / "trail.jsonl"
+    path.write_bytes(b'{"eventVersion": \n' + lines(rec(2)))
+    assert read(path) == [
+        ("trail.jsonl:1", "not JSON: Expecting value at column 19"),
+        ("trail.jsonl:2", rec(2)),
+    ]
+
+
+def test_read_a_document_nested_too_deeply_is_one_problem(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    assert read(path) == [("deep.json", "nested too deeply to parse")]

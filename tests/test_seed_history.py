@@ -89,8 +89,13 @@ def test_seed_sqlite_then_replay_does_not_flag_a_seeded_creator(
     code, out, _ = seed(capsys, "--state", str(state), str(history))
 
     assert code == 0
-    assert "3 SSM events applied" in out
-    assert "seeded 2 principal(s)" in out
+    assert out.splitlines() == [
+        "read 3 events from 1 file(s): 3 SSM, 0 other services (ignored), 0 duplicates, "
+        "0 bad input skipped",
+        f"applied 3 state updates: 2 principal(s) seeded into {state} (state items: "
+        "DistributedCommand 1, RareCommandDocumentCreator 1)",
+        "no findings, nothing notified",
+    ]
     assert replay_jsonl(capsys, "--state", str(state), str(live)) == []
     # The same event without the seeded history is a rare creation.
     assert [f["detection_id"] for f in replay_jsonl(capsys, str(live))] == [RARE]
@@ -236,7 +241,7 @@ def test_seed_from_lookup_events_pages_through_both_event_names(
     )
 
     assert code == 0
-    assert "from CloudTrail LookupEvents: 3 SSM events applied" in out
+    assert out.startswith("read 3 events from CloudTrail LookupEvents: 3 SSM,")
     items = table_items()
     instances = items[f"fanout#111122223333#{OPERATOR}"]["instances"]["SS"]
     assert sorted(member.rsplit("|", 1)[1] for member in instances) == [
@@ -295,6 +300,10 @@ def test_seed_from_lookup_events_api_error_fails_in_one_line(
             "--days must be more than 0 and at most 90",
         ),
         (["--state", "s.sqlite", "no/such/folder"], "no such file or folder: no/such/folder"),
+        (
+            ["--state", "no/dir/s.sqlite", "events"],
+            "cannot open state file no/dir/s.sqlite: unable to open database file",
+        ),
     ],
 )
 def test_seed_rejects_bad_options_in_one_line(

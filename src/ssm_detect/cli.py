@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -141,7 +142,11 @@ def _replay(args: argparse.Namespace) -> int:
     from ssm_detect.wiring import local_runtime  # noqa: PLC0415
 
     _require_paths(args.paths)
-    wired = local_runtime(settings_from(args), args.state)
+    settings = settings_from(args)
+    try:
+        wired = local_runtime(settings, args.state)
+    except sqlite3.Error as error:
+        raise UsageError(f"cannot open state file {args.state}: {error}") from error
     output = args.output or ("table" if sys.stdout.isatty() else "jsonl")
     with _progress() as progress:
         result = replay(
@@ -159,7 +164,7 @@ def _replay(args: argparse.Namespace) -> int:
     else:
         facts = RunFacts(result.files, len(result.problems), result.unlisted_problems)
         console = Console()
-        if not console.is_terminal:
+        if not console.is_terminal and "COLUMNS" not in os.environ:
             # A table saved to a file is not bound by anyone's terminal: don't fold it to 80.
             console = Console(width=_FILE_TABLE_WIDTH)
         print_report(console, result.findings, result.summary, facts)
@@ -174,6 +179,7 @@ def _write_finding_json(finding: Finding) -> None:
 
 
 def _seed_history(args: argparse.Namespace) -> int:
+    from ssm_detect.render.local import short_detection  # noqa: PLC0415
     from ssm_detect.replay.engine import Intake, read_inputs  # noqa: PLC0415
     from ssm_detect.seeding import seed_history  # noqa: PLC0415
     from ssm_detect.wiring import local_pipeline  # noqa: PLC0415
@@ -200,14 +206,16 @@ def _seed_history(args: argparse.Namespace) -> int:
         # Unions are idempotent: what was written stays valid, and running again is safe.
         raise CommandFailedError(f"AWS error while seeding (safe to re-run): {error}") from error
     summary = intake.summary
-    by_detection = ", ".join(f"{name}: {count}" for name, count in sorted(report.items.items()))
+    items = ", ".join(
+        f"{short_detection(name)} {count}" for name, count in sorted(report.items.items())
+    )
     sys.stdout.write(
-        f"read {summary.events_seen} events from {source}: {report.events} SSM events applied, "
-        f"{summary.ignored} of other services ignored, {summary.duplicates} duplicates, "
+        f"read {summary.events_seen} events from {source}: {report.events} SSM, "
+        f"{summary.ignored} other services (ignored), {summary.duplicates} duplicates, "
         f"{summary.bad_events} bad input skipped\n"
-        f"seeded {len(report.principals)} principal(s) into {target}"
-        + (f" (state items by detection: {by_detection})" if by_detection else "")
-        + "; no findings were produced\n"
+        f"applied {report.updates} state updates: {len(report.principals)} principal(s) "
+        f"seeded into {target}" + (f" (state items: {items})" if items else "") + "\n"
+        "no findings, nothing notified\n"
     )
     _report_problems(intake.problems.lines, intake.problems.unlisted)
     return 0
@@ -250,7 +258,10 @@ def _seed_store(args: argparse.Namespace) -> tuple[StateStore, str]:
     if args.state is not None:
         from ssm_detect.state.sqlite import SqliteStateStore  # noqa: PLC0415
 
-        return SqliteStateStore(args.state), str(args.state)
+        try:
+            return SqliteStateStore(args.state), str(args.state)
+        except sqlite3.Error as error:
+            raise UsageError(f"cannot open state file {args.state}: {error}") from error
     from ssm_detect.state.dynamodb import DynamoDbStateStore  # noqa: PLC0415
 
     client = _dynamodb_client(args.region, args.endpoint_url)
@@ -316,6 +327,9 @@ def _invoke(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot read {args.event}: {error}") from error
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # As template.yaml sets them: without a namespace Powertools refuses to flush the metrics.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "ssm-detect")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SsmDetect")
     os.environ["STATE_TABLE_NAME"] = args.table
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = args.endpoint_url

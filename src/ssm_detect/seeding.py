@@ -26,7 +26,8 @@ from ssm_detect.ssm_event import SsmEvent
 @dataclass
 class SeedReport:
     events: int = 0
-    """SSM events applied."""
+    """SSM events read (once each, in event-time order), whether or not a detection keeps
+    state for them."""
     updates: int = 0
     """State updates written (one per event per detection that keeps state for it)."""
     principals: set[tuple[str, str]] = field(default_factory=set)

@@ -26,6 +26,9 @@ _BUFFER_SIZE = 1024 * 1024
 _ENVELOPE_KEYS = ("detail-type", "detail")
 # What a damaged file raises while it is being read; everything read before it still counts.
 _READ_ERRORS = (OSError, EOFError, zlib.error)
+# What json.loads raises on text that is not a JSON value we can hold: RecursionError for
+# nesting deeper than the interpreter's recursion limit (`[[[[...` a thousand levels).
+_PARSE_ERRORS = (ValueError, RecursionError)
 
 
 class _ByteStream(Protocol):
@@ -139,7 +142,7 @@ def _document_or_lines(stream: _ByteStream, cursor: _Cursor) -> Iterator[SourceI
     first_number = cursor.line
     try:
         document = json.loads(first)
-    except ValueError:
+    except _PARSE_ERRORS:
         # Not a complete value on its own: a pretty-printed document, or JSON lines whose
         # first line is broken. The document must be read whole either way.
         yield from _whole_or_lines(first + stream.read(), cursor)
@@ -158,7 +161,7 @@ def _document_or_lines(stream: _ByteStream, cursor: _Cursor) -> Iterator[SourceI
 def _whole_or_lines(text: bytes, cursor: _Cursor) -> Iterator[SourceItem]:
     try:
         document = json.loads(text)
-    except ValueError as error:
+    except _PARSE_ERRORS as error:
         lines = text.splitlines()
         if len(lines) > 1 and _parses(next((s for s in lines[1:] if s.strip()), b"")):
             # The rest reads as JSON lines: only the first line is broken.
@@ -182,8 +185,8 @@ def _line(line: bytes, cursor: _Cursor) -> Iterator[SourceItem]:
     origin = f"{cursor.file}:{cursor.line}"
     try:
         document = json.loads(line)
-    except ValueError as error:
-        yield Problem(origin, _describe_json_error(error))
+    except _PARSE_ERRORS as error:
+        yield Problem(origin, _describe_json_error(error, one_line=True))
         return
     yield document_item(document, origin)
 
@@ -199,21 +202,22 @@ def _next_content_line(stream: _ByteStream, cursor: _Cursor) -> bytes | None:
 def _parses(text: bytes) -> bool:
     try:
         json.loads(text)
-    except ValueError:
+    except _PARSE_ERRORS:
         return False
     return True
 
 
-def _describe_json_error(error: ValueError) -> str:
+def _describe_json_error(error: Exception, *, one_line: bool = False) -> str:
+    """Where the text stops being JSON: the column of a line, or line and column of a file."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply to parse"
     if isinstance(error, UnicodeDecodeError):
         return f"not UTF-8: byte {error.start} cannot be decoded"
     if isinstance(error, json.JSONDecodeError):
-        where = (
-            f"line {error.lineno} column {error.colno}"
-            if error.lineno > 1
-            else f"column {error.colno}"
-        )
-        return f"not JSON: {error.msg} at {where}"
+        if one_line or error.lineno == 1:
+            # `pos` counts from the line's start; lineno would count its trailing newline.
+            return f"not JSON: {error.msg} at column {error.pos + 1}"
+        return f"not JSON: {error.msg} at line {error.lineno} column {error.colno}"
     return f"not JSON: {error}"
 
 
