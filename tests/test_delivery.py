@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ssm_detect.delivery import Dispatcher
+from ssm_detect.delivery import SEND_LEASE, Dispatcher, NotificationInProgressError
 from ssm_detect.findings import Finding
 from ssm_detect.ingest import to_event
+from ssm_detect.ledger import SendLease, SendState
 from ssm_detect.ledger.sqlite import SqliteLedger
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.state.memory import MemoryStateStore
 from ssm_detect.wiring import local_pipeline
-from tests.conftest import load_event
+from tests.conftest import ROOT, load_event
 from tests.fakes import RecordingSink, SinkDownError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -133,3 +135,66 @@ def test_delivery_marks_recorded_at_from_the_ledger_clock() -> None:
     deliver = Dispatcher(SqliteLedger(), SETTINGS, (), (hub,), clock=lambda: NOW)
     deliver.deliver(send_command_findings(0))
     assert hub.received[0].recorded_at == NOW
+
+
+def test_delivery_send_lease_outlives_the_function_timeout() -> None:
+    """A lease shorter than the holder's invocation could let a second sender in while the
+    first is still sending."""
+    timeout = re.search(r"^      Timeout: (\d+)$", (ROOT / "template.yaml").read_text(), re.M)
+    assert timeout is not None
+    assert timedelta(seconds=int(timeout[1])) < SEND_LEASE
+
+
+def test_delivery_waits_for_the_invocation_holding_the_lease_and_skips_its_send() -> None:
+    """Two invocations hold the same opening firing: the second waits while the first sends,
+    then finds the delivery recorded and sends nothing."""
+    ledger, hub = SqliteLedger(), RecordingSink("securityhub")
+    (finding,) = send_command_findings(0)
+    other = dispatcher(ledger, RecordingSink("sns"), hub)
+    other_claim = other._claim(finding)
+    assert (
+        ledger.begin_send(
+            SendLease(other_claim.key, other_claim.entry.open_id, "sns", "first", 0, 2**62)
+        )
+        is SendState.TAKEN
+    )
+
+    waits: list[float] = []
+
+    def first_finishes_while_we_wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            ledger.mark_sent(other_claim.key, other_claim.entry.open_id, "sns")
+
+    sns = RecordingSink("sns")
+    second = Dispatcher(
+        ledger, SETTINGS, (sns,), (hub,), clock=lambda: NOW, sleep=first_finishes_while_we_wait
+    )
+    report = second.deliver([finding], invocation="second")
+    assert (sns.received, report.notified, len(waits)) == ([], [], 3)
+    assert [f.id for f in hub.received] == [finding.id]
+
+
+def test_delivery_fails_for_a_retry_when_the_lease_stays_held() -> None:
+    ledger = SqliteLedger()
+    (finding,) = send_command_findings(0)
+    first = dispatcher(ledger, RecordingSink("sns"), RecordingSink("securityhub"))
+    held = first._claim(finding)
+    ledger.begin_send(SendLease(held.key, held.entry.open_id, "sns", "first", 0, 2**62))
+    sns = RecordingSink("sns")
+    second = Dispatcher(ledger, SETTINGS, (sns,), (), clock=lambda: NOW, sleep=lambda _: None)
+    with pytest.raises(NotificationInProgressError):
+        second.deliver([finding], invocation="second")
+    assert sns.received == []
+
+
+def test_delivery_releases_the_lease_when_the_send_fails() -> None:
+    ledger, hub = SqliteLedger(), RecordingSink("securityhub")
+    (finding,) = send_command_findings(0)
+    failing = RecordingSink("sns", failures=1)
+    with pytest.raises(SinkDownError):
+        dispatcher(ledger, failing, hub).deliver([finding], invocation="first")
+    # another invocation (not Lambda's retry of the first) can send at once
+    sns = RecordingSink("sns")
+    dispatcher(ledger, sns, hub).deliver([finding], invocation="other")
+    assert len(sns.received) == 1

@@ -92,6 +92,8 @@ def creator_story() -> list[dict[str, Any]]:
 _LEDGER_SITES = {
     "ADD members": "ledger-join",
     "SET anchor": "ledger-open",
+    "SET #lease": "ledger-lease",
+    "REMOVE #lease": "ledger-release",
     "ADD sent": "ledger-mark",
     "ADD overflow": "ledger-overflow",
 }
@@ -399,9 +401,11 @@ def run_story(
                 injector.current_invocation = number
             if before_invocation is not None:
                 before_invocation(number)
+            # Lambda retries an invocation under the same request id: one context for all.
+            context = LocalLambdaContext()
             for _attempt in range(LAMBDA_ATTEMPTS):
                 try:
-                    app.lambda_handler(event, LocalLambdaContext())  # type: ignore[arg-type]
+                    app.lambda_handler(event, context)  # type: ignore[arg-type]
                     break
                 except ClientError as error:
                     failures.append((number, f"ClientError({error.response['Error']['Code']})"))
@@ -476,9 +480,11 @@ def record(scenario: str, run: Run, expectation: str) -> None:
 SITES = [
     (0, "state-update", 1),
     (0, "ledger-join", 1),
-    (0, "ledger-open", 1),
+    (0, "ledger-join", 2),
+    (0, "ledger-lease", 1),
     (0, "sns-publish", 1),
     (0, "ledger-mark", 1),
+    (0, "ledger-lease", 2),
     (0, "sns-publish", 2),
     (0, "ledger-mark", 2),
     (0, "hub-import", 1),
@@ -535,6 +541,7 @@ def test_faults_the_matrix_covers_every_call_the_handler_makes(
     assert made == covered
     counts = Counter(probe.calls)
     assert counts[(0, "sns-publish")] == counts[(0, "ledger-mark")] == 2
+    assert counts[(0, "ledger-lease")] == counts[(0, "ledger-join")] == 2
     assert golden["fanout"].notifications == Counter({SEND: 1, FANOUT: 1})
     assert golden["fanout"].hub == {SEND: "2", FANOUT: "2"}
 
@@ -601,12 +608,26 @@ def _on_first(site: str, key_prefix: str, action: Callable[[dict[str, Any]], Non
 def test_faults_window_opened_between_our_join_and_our_open_makes_us_join_it(
     world: World,
 ) -> None:
-    """Another invocation opens the SendCommand window after our join attempt found none: our
-    open fails its condition for real and becomes a join of that window (no message from us;
-    the Security Hub finding is the other invocation's, counting its firing and ours)."""
+    """Our join finds only an expired window; before our open replaces it, another invocation
+    opens a new one: our open fails its condition for real and becomes a join of that window
+    (no message from us; the Security Hub finding is the other invocation's, counting its
+    firing and ours)."""
     server = world.server
 
     def prepare(world: World, table: str) -> None:
+        def expired_window(params: dict[str, Any]) -> None:
+            anchor = int(params["ExpressionAttributeValues"][":t"]["N"]) - 7200
+            server.client().update_item(
+                TableName=table,
+                Key=params["Key"],
+                UpdateExpression="SET anchor = :t, open_id = :id, members = :m, created = :t",
+                ExpressionAttributeValues={
+                    ":t": {"N": str(anchor)},
+                    ":id": {"S": "ssm-detect/AWS.SSM.SendCommand/expired"},
+                    ":m": {"SS": [f"{anchor:011d}|expired-event"]},
+                },
+            )
+
         def competitor_opens(params: dict[str, Any]) -> None:
             anchor = params["ExpressionAttributeValues"][":t"]["N"]
             server.client().update_item(
@@ -620,18 +641,52 @@ def test_faults_window_opened_between_our_join_and_our_open_makes_us_join_it(
                 },
             )
 
-        world.hook(
-            world.clients.dynamodb_client(),
-            "before-parameter-build.dynamodb.UpdateItem",
-            _on_first("ledger-open", f"ledger#{SEND}#", competitor_opens),
-        )
+        client = world.clients.dynamodb_client()
+        for site, action in (("ledger-join", expired_window), ("ledger-open", competitor_opens)):
+            world.hook(
+                client,
+                "before-parameter-build.dynamodb.UpdateItem",
+                _on_first(site, f"ledger#{SEND}#", action),
+            )
 
     run = run_story(world, fanout_story(), prepare=prepare)
     assert run.failures == []
     assert run.notifications == Counter({FANOUT: 1})  # SendCommand: the opener's to send
-    assert len(run.state[f"ledger#{SEND}#ACCOUNT#{PRINCIPAL}"]["members"]) == 3
+    members = run.state[f"ledger#{SEND}#ACCOUNT#{PRINCIPAL}"]["members"]
+    assert len(members) == 3
+    assert any("competitor-event" in m for m in members)  # the expired window is replaced
     assert run.hub == {SEND: "3", FANOUT: "2"}
     record("race: window opened between our join and our open", run, "joins the other window")
+
+
+def test_faults_notification_held_by_another_invocation_is_not_sent_twice(
+    world: World,
+) -> None:
+    """The same firing is being sent by another invocation (it holds the send lease): ours
+    waits, sees the delivery recorded, and sends nothing."""
+    server = world.server
+
+    def prepare(world: World, table: str) -> None:
+        def other_sends(params: dict[str, Any]) -> None:
+            values = params["ExpressionAttributeValues"]
+            server.client().update_item(
+                TableName=table,
+                Key=params["Key"],
+                UpdateExpression="ADD sent :s",
+                ExpressionAttributeValues={":s": {"SS": [values[":sink"]["S"]]}},
+            )
+
+        world.hook(
+            world.clients.dynamodb_client(),
+            "before-parameter-build.dynamodb.UpdateItem",
+            _on_first("ledger-lease", f"ledger#{SEND}#", other_sends),
+        )
+
+    run = run_story(world, fanout_story(), prepare=prepare)
+    assert run.failures == []
+    assert run.notifications == Counter({FANOUT: 1})  # SendCommand's went out elsewhere
+    assert run.hub == {SEND: "2", FANOUT: "2"}
+    record("race: another invocation sent the same notification", run, "not sent twice")
 
 
 def test_faults_newer_window_before_our_mark_sent_stays_unmarked(world: World) -> None:

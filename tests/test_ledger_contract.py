@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from ssm_detect.ledger import FindingLedger, WindowClaim
+from ssm_detect.ledger import FindingLedger, SendLease, SendState, WindowClaim
 from ssm_detect.ledger import dynamodb as dynamodb_ledger
 from ssm_detect.ledger.dynamodb import DynamoDbLedger
 from ssm_detect.ledger.sqlite import SqliteLedger
@@ -122,3 +122,47 @@ def test_dynamodb_ledger_counts_past_the_member_cap(
     assert (entry.open_id, entry.count, len(entry.members)) == ("f0", 5, 3)
     # a re-delivered member already held is not counted again
     assert ledger.claim(claim("f1", T0 + 1)).count == 5
+
+
+# --- send leases: one sender per window and sink -------------------------------------------------
+
+
+def lease(owner: str, now_ms: int = T0 * 1000, *, open_id: str = "f1") -> SendLease:
+    return SendLease("ledger#D#1#p", open_id, "sns", owner, now_ms, now_ms + 120_000)
+
+
+def test_ledger_send_lease_goes_to_one_invocation_at_a_time(ledger: FindingLedger) -> None:
+    ledger.claim(claim("f1", T0))
+    assert ledger.begin_send(lease("a")) is SendState.TAKEN
+    assert ledger.begin_send(lease("b")) is SendState.HELD
+    assert ledger.begin_send(lease("a")) is SendState.TAKEN  # Lambda's retry of the holder
+
+
+def test_ledger_recorded_delivery_ends_the_lease(ledger: FindingLedger) -> None:
+    ledger.claim(claim("f1", T0))
+    assert ledger.begin_send(lease("a")) is SendState.TAKEN
+    ledger.mark_sent("ledger#D#1#p", "f1", "sns")
+    assert ledger.begin_send(lease("b")) is SendState.SENT
+    assert ledger.begin_send(lease("a")) is SendState.SENT
+
+
+def test_ledger_released_or_expired_lease_can_be_taken(ledger: FindingLedger) -> None:
+    ledger.claim(claim("f1", T0))
+    assert ledger.begin_send(lease("a")) is SendState.TAKEN
+    ledger.release(lease("b"))  # not the holder: nothing changes
+    assert ledger.begin_send(lease("b")) is SendState.HELD
+    ledger.release(lease("a"))
+    assert ledger.begin_send(lease("b")) is SendState.TAKEN
+    # the holder died: its lease lapses at `until`
+    assert ledger.begin_send(lease("c", T0 * 1000 + 120_001)) is SendState.TAKEN
+
+
+def test_ledger_lease_of_an_earlier_window_does_not_hold_the_new_one(
+    ledger: FindingLedger,
+) -> None:
+    ledger.claim(claim("f1", T0))
+    assert ledger.begin_send(lease("a")) is SendState.TAKEN
+    ledger.claim(claim("f3", T0 + 3600))  # a new window, f3, while "a" still holds f1's lease
+    assert ledger.begin_send(lease("b", open_id="f3")) is SendState.TAKEN
+    # f1's window is gone: sending its notification is allowed, nothing is recorded
+    assert ledger.begin_send(lease("d", open_id="f1")) is SendState.TAKEN

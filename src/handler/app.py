@@ -55,6 +55,12 @@ def account_of(context: LambdaContext) -> str:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
     wired = runtime(account_of(context))
-    summary = process_payload(event, wired.pipeline, wired.dispatcher, PowertoolsTelemetry(logger))
+    summary = process_payload(
+        event,
+        wired.pipeline,
+        wired.dispatcher,
+        PowertoolsTelemetry(logger),
+        invocation=context.aws_request_id,
+    )
     publish_metrics(metrics, summary)
     return summary.as_dict()

@@ -5,7 +5,10 @@ Order matters and is the retry design:
    re-derives the same claim, because claims are idempotent.
 2. Notify (SNS) only for the firing that opened the window, and only through sinks the ledger
    has not recorded as delivered; record each delivery right after it succeeds. So a failure of
-   anything later (Security Hub, say) makes Lambda retry without repeating the email.
+   anything later (Security Hub, say) makes Lambda retry without repeating the email. Two
+   invocations holding the same opening firing at once (an event delivered twice at the same
+   moment) meet at the ledger's send lease: one sends, the other waits for its record and
+   skips, or fails (Lambda retries it) if the holder is still busy after `LEASE_WAIT`.
 3. Record every firing (Security Hub upsert by the open finding's id, logs, local output): an
    import under an existing id updates that finding, so repeating it is harmless.
 Any sink error propagates: the invocation fails and Lambda retries it.
@@ -13,18 +16,32 @@ Any sink error propagates: the invocation fails and Lambda retries it.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from detections import members
 from ssm_detect.findings import Finding
-from ssm_detect.ledger import FindingLedger, LedgerEntry, WindowClaim
+from ssm_detect.ledger import FindingLedger, LedgerEntry, SendLease, SendState, WindowClaim
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.sinks import FindingSink
 
 MAX_EVENT_IDS = 100
+# A send lease must outlive the invocation that holds it: longer than the function's timeout
+# (60 s in template.yaml; tests/test_template.py checks the pair). A holder that dies blocks
+# other invocations until then; Lambda's own retry of it (same request id) takes it back.
+SEND_LEASE = timedelta(seconds=120)
+# How long an invocation waits for another one that holds the lease (a publish takes well
+# under a second), polling the ledger, before it fails so that Lambda retries it later.
+LEASE_WAIT = timedelta(seconds=10)
+LEASE_POLL = timedelta(milliseconds=200)
+
+
+class NotificationInProgressError(RuntimeError):
+    """Another invocation is sending this notification and has not recorded it yet."""
 
 
 def _utc_now() -> datetime:
@@ -57,6 +74,7 @@ class Dispatcher:
         *,
         clock: Callable[[], datetime] = _utc_now,
         on_sink_failure: Callable[[str, Exception], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.ledger = ledger
         self.settings = settings
@@ -64,27 +82,70 @@ class Dispatcher:
         self.recorders = tuple(recorders)
         self._clock = clock
         self._on_sink_failure = on_sink_failure
+        self._sleep = sleep
 
-    def deliver(self, findings: Sequence[Finding]) -> DeliveryReport:
+    def deliver(self, findings: Sequence[Finding], *, invocation: str = "") -> DeliveryReport:
+        """`invocation` names the caller for send leases: Lambda's request id, which Lambda's
+        retries of the invocation share (a fresh id is made when it is empty)."""
         report = DeliveryReport()
+        owner = invocation or uuid.uuid4().hex
         claimed = [self._claim(finding) for finding in findings]
         for item in claimed:
             if not item.opener:
                 report.suppressed += 1
                 continue
-            for sink in self.notifiers:
-                if sink.name in item.entry.sent:
-                    continue  # delivered by an earlier attempt of this invocation's event
-                self._send(sink, [item.finding])
-                if item.entry.tracked:
-                    self.ledger.mark_sent(item.key, item.entry.open_id, sink.name)
-            report.notified.append(item.finding)
+            sent = [self._notify(item, sink, owner) for sink in self.notifiers]
+            if any(sent) or not self.notifiers:
+                report.notified.append(item.finding)
         latest = {item.finding.id: item.finding for item in claimed}
         report.recorded = list(latest.values())
         if report.recorded:
             for sink in self.recorders:
                 self._send(sink, report.recorded)
         return report
+
+    def _notify(self, item: _Claimed, sink: FindingSink, owner: str) -> bool:
+        """Send the opening firing's notification through `sink` unless it has been sent;
+        True if this call sent it."""
+        if sink.name in item.entry.sent:
+            return False  # delivered by an earlier attempt of this invocation's event
+        if not item.entry.tracked:
+            self._send(sink, [item.finding])
+            return True
+        lease = self._take_lease(item, sink.name, owner)
+        if lease is None:
+            return False  # another invocation sent it while this one waited
+        try:
+            self._send(sink, [item.finding])
+        except Exception:
+            self.ledger.release(lease)
+            raise
+        self.ledger.mark_sent(item.key, item.entry.open_id, sink.name)
+        return True
+
+    def _take_lease(self, item: _Claimed, sink: str, owner: str) -> SendLease | None:
+        polls = int(LEASE_WAIT / LEASE_POLL)
+        for attempt in range(polls + 1):
+            now_ms = int(self._clock().timestamp() * 1000)
+            lease = SendLease(
+                key=item.key,
+                open_id=item.entry.open_id,
+                sink=sink,
+                owner=owner,
+                now_ms=now_ms,
+                until_ms=now_ms + int(SEND_LEASE.total_seconds() * 1000),
+            )
+            state = self.ledger.begin_send(lease)
+            if state is SendState.TAKEN:
+                return lease
+            if state is SendState.SENT:
+                return None
+            if attempt < polls:
+                self._sleep(LEASE_POLL.total_seconds())
+        raise NotificationInProgressError(
+            f"{sink} notification of {item.entry.open_id} is held by another invocation for "
+            f"over {LEASE_WAIT.total_seconds():.0f} s; failing so that Lambda retries"
+        )
 
     def _send(self, sink: FindingSink, findings: Sequence[Finding]) -> None:
         try:

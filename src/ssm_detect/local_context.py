@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -11,7 +12,8 @@ class LocalLambdaContext:
     function_version: str = "$LATEST"
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:ssm-detect-local"
     memory_limit_in_mb: int = 256
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    """A new id per context, as Lambda gives each invocation (and the same to its retries)."""
     log_group_name: str = "/aws/lambda/ssm-detect-local"
     log_stream_name: str = "local"
 

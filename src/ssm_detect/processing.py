@@ -77,6 +77,8 @@ def run_events(
     dispatcher: Dispatcher,
     summary: Summary,
     telemetry: Telemetry,
+    *,
+    invocation: str = "",
 ) -> DeliveryReport:
     """Detect on each event, then deliver the findings (errors propagate)."""
     produced: list[Finding] = []
@@ -87,7 +89,7 @@ def run_events(
         summary.allowlisted.update(outcome.allowlisted)
         summary.findings.update(f.detection_id for f in outcome.findings)
         produced.extend(outcome.findings)
-    report = dispatcher.deliver(produced) if produced else DeliveryReport()
+    report = dispatcher.deliver(produced, invocation=invocation) if produced else DeliveryReport()
     summary.notified += len(report.notified)
     summary.suppressed += report.suppressed
     return report
@@ -98,9 +100,12 @@ def process_payload(
     pipeline: Pipeline,
     dispatcher: Dispatcher,
     telemetry: Telemetry,
+    *,
+    invocation: str = "",
 ) -> Summary:
-    """One Lambda invocation's payload, in the order it arrived."""
+    """One Lambda invocation's payload, in the order it arrived. `invocation` is Lambda's
+    request id (the same on Lambda's retries of this invocation)."""
     summary = Summary()
     events = parse_payload(payload, pipeline.settings.principal_keying, summary, telemetry)
-    run_events(events, pipeline, dispatcher, summary, telemetry)
+    run_events(events, pipeline, dispatcher, summary, telemetry, invocation=invocation)
     return summary

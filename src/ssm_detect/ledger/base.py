@@ -8,12 +8,22 @@ window sends a notification, and the ledger remembers which sinks have delivered
 retried invocation re-sends exactly what did not get through.
 
 Both operations are single conditional writes; a lost race to open a window turns into a join.
+
+Two invocations can both hold the opening firing: EventBridge delivers an event twice at the
+same moment, or two overlapping fan-out calls decide the same window. Before a sink sends the
+notification, the sender takes a *send lease* on (window, sink): one conditional write that
+succeeds only if the sink has not delivered it and no other live invocation holds the lease.
+The holder sends, then records the delivery (which drops the lease) or, on failure, releases
+it. A lease outlives the function's timeout, so a crashed holder blocks others only until it
+expires; Lambda's retry of the same invocation (same request id, the same owner) takes it
+back at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 from typing import Protocol
 
 
@@ -50,11 +60,41 @@ class LedgerEntry:
         return max(len(self.members), 1) + self.overflow
 
 
+class SendState(Enum):
+    TAKEN = "taken"
+    """The caller holds the lease: send, then `mark_sent` (or `release` on failure). Also
+    returned when the window is gone (replaced by a newer one): send, nothing to record."""
+    SENT = "sent"
+    """The sink has delivered this window's notification already."""
+    HELD = "held"
+    """Another invocation holds the lease and may be sending right now."""
+
+
+@dataclass(frozen=True)
+class SendLease:
+    key: str
+    open_id: str
+    sink: str
+    owner: str
+    """The invocation taking the lease (Lambda's request id, which its retries share)."""
+    now_ms: int
+    until_ms: int
+
+
 class FindingLedger(Protocol):
     def claim(self, claim: WindowClaim) -> LedgerEntry:
         """Join the window that contains the firing, or open a new one."""
         ...
 
+    def begin_send(self, lease: SendLease) -> SendState:
+        """Take the lease to send the open finding's notification through `lease.sink`."""
+        ...
+
     def mark_sent(self, key: str, open_id: str, sink: str) -> None:
-        """Record that `sink` delivered the notification of the open finding `open_id`."""
+        """Record that `sink` delivered the notification of the open finding `open_id`, and
+        drop the sink's lease."""
+        ...
+
+    def release(self, lease: SendLease) -> None:
+        """Give the lease back after a failed send, if `lease.owner` still holds it."""
         ...

@@ -1,17 +1,21 @@
 """The DynamoDB ledger: one item per (detection, account, principal) in the state table.
 
 Claim = a conditional join (`ADD` the decisive event while the anchor is within one window of
-the event time); if the condition fails, DynamoDB hands back the item as it was
-(`ReturnValuesOnConditionCheckFailure=ALL_OLD`) and we either open a new window (conditional
-on the old one being over) or, having lost a race to open, join the window the winner opened.
-The common case, a repeat inside an open window, is one write.
+the event time, or create the item when there is none); if the condition fails, DynamoDB hands
+back the item as it was (`ReturnValuesOnConditionCheckFailure=ALL_OLD`) and we either open a
+new window (conditional on the old one being over) or, having lost a race to open, join the
+window the winner opened. A first firing and a repeat inside an open window are one write each.
+
+A send lease is an attribute per sink, `lease:<sink>` = {owner, until, window}; it is void
+once `until` has passed or when it belongs to an earlier window, so opening a new window need
+not clear it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ssm_detect.ledger.base import LedgerEntry, WindowClaim
+from ssm_detect.ledger.base import LedgerEntry, SendLease, SendState, WindowClaim
 from ssm_detect.state.dynamodb import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -47,28 +51,92 @@ class DynamoDbLedger:
                 return opened
         raise RuntimeError(f"ledger item {claim.key} kept changing under {_ATTEMPTS} attempts")
 
+    def begin_send(self, lease: SendLease) -> SendState:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": lease.key}},
+                UpdateExpression="SET #lease = :lease",
+                ConditionExpression=(
+                    "open_id = :id AND NOT contains(sent, :sink) AND (attribute_not_exists(#lease)"
+                    " OR #lease.#until < :now OR #lease.#window <> :id OR #lease.#owner = :owner)"
+                ),
+                ExpressionAttributeNames=_lease_names(lease.sink),
+                ExpressionAttributeValues={
+                    ":lease": {
+                        "M": {
+                            "owner": {"S": lease.owner},
+                            "until": {"N": str(lease.until_ms)},
+                            "window": {"S": lease.open_id},
+                        }
+                    },
+                    ":id": {"S": lease.open_id},
+                    ":sink": {"S": lease.sink},
+                    ":now": {"N": str(lease.now_ms)},
+                    ":owner": {"S": lease.owner},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._conflict as error:
+            old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
+            if old.get("open_id", {}).get("S") != lease.open_id:
+                return SendState.TAKEN  # the window is gone: send, there is nothing to record
+            return SendState.SENT if lease.sink in _strings(old, "sent") else SendState.HELD
+        return SendState.TAKEN
+
     def mark_sent(self, key: str, open_id: str, sink: str) -> None:
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={KEY_ATTRIBUTE: {"S": key}},
-                UpdateExpression="ADD sent :s",
+                UpdateExpression="ADD sent :s REMOVE #lease",
                 ConditionExpression="open_id = :id",
+                ExpressionAttributeNames={"#lease": _lease_attribute(sink)},
                 ExpressionAttributeValues={":s": {"SS": [sink]}, ":id": {"S": open_id}},
             )
         except self._conflict:
             return  # a newer window replaced this one; its own notification is its concern
+
+    def release(self, lease: SendLease) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": lease.key}},
+                UpdateExpression="REMOVE #lease",
+                ConditionExpression="#lease.#owner = :owner AND #lease.#window = :id",
+                ExpressionAttributeNames={
+                    name: value
+                    for name, value in _lease_names(lease.sink).items()
+                    if name != "#until"
+                },
+                ExpressionAttributeValues={
+                    ":owner": {"S": lease.owner},
+                    ":id": {"S": lease.open_id},
+                },
+            )
+        except self._conflict:
+            return  # taken over after it expired, or already gone
 
     def _join(self, claim: WindowClaim, length: int) -> tuple[LedgerEntry | None, dict[str, Any]]:
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={KEY_ATTRIBUTE: {"S": claim.key}},
-                UpdateExpression="ADD members :m SET #ttl = :ttl",
-                ConditionExpression="anchor > :lo AND anchor < :hi AND size(members) < :cap",
+                # No item yet: this firing opens the first window in the same write.
+                UpdateExpression=(
+                    "ADD members :m SET #ttl = :ttl, anchor = if_not_exists(anchor, :t), "
+                    "open_id = if_not_exists(open_id, :id), created = if_not_exists(created, :now)"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(anchor) OR "
+                    "(anchor > :lo AND anchor < :hi AND size(members) < :cap)"
+                ),
                 ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
                 ExpressionAttributeValues={
                     ":m": {"SS": [claim.member]},
+                    ":t": {"N": str(claim.event_epoch)},
+                    ":id": {"S": claim.finding_id},
+                    ":now": {"N": str(claim.now_epoch)},
                     ":ttl": {"N": str(claim.now_epoch + length + _TTL_MARGIN_SECONDS)},
                     ":lo": {"N": str(claim.event_epoch - length)},
                     ":hi": {"N": str(claim.event_epoch + length)},
@@ -118,6 +186,19 @@ class DynamoDbLedger:
         except self._conflict:
             return None  # another invocation opened a window meanwhile: join it
         return _entry(response["Attributes"])
+
+
+def _lease_attribute(sink: str) -> str:
+    return f"lease:{sink}"
+
+
+def _lease_names(sink: str) -> dict[str, str]:
+    return {
+        "#lease": _lease_attribute(sink),
+        "#until": "until",
+        "#window": "window",
+        "#owner": "owner",
+    }
 
 
 def _entry(item: dict[str, Any]) -> LedgerEntry:
