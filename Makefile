@@ -33,8 +33,8 @@ run: $(STAMP) ## Replay the bundled sample events through the detections and pri
 	$(BIN)/ssm-detect replay $(EVENTS)
 
 lint: $(STAMP) ## ruff format check, ruff lint, bandit
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
 	$(BIN)/bandit -q -c pyproject.toml -r src
 
 typecheck: $(STAMP) ## mypy --strict

@@ -17,11 +17,11 @@ from unittest.mock import patch
 
 import pytest
 
+from bench.corpus import CorpusSpec, ensure_corpus, lambda_events_path
 from ssm_detect.cli import main
 from ssm_detect.findings import Finding
 from ssm_detect.ingest import records_in
 from ssm_detect.pipeline import Outcome, Pipeline
-from ssm_detect.replay.corpus import CorpusMix, write_corpus
 from ssm_detect.replay.engine import replay
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
@@ -186,17 +186,23 @@ def test_backtest_of_the_events_folder_reads_every_file(capsys: pytest.CaptureFi
 def test_backtest_of_a_generated_corpus_reads_what_was_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The benchmark corpus (ssm_detect.replay.corpus) through replay: every record counted,
-    every SSM record processed, one S3 object per 1000 records."""
-    stats = write_corpus(tmp_path, 5_000, mix=CorpusMix(ssm_share=0.2, principals=20))
-    assert main(["replay", "--output", "jsonl", str(tmp_path)]) == 0
+    """The project's corpus (bench/corpus.py) through replay: every record and object counted,
+    every SSM record processed, every successful SendCommand fired on."""
+    spec = CorpusSpec(5_000, days=2, ssm_share=0.2)
+    folder, stats = ensure_corpus(tmp_path, spec, workers=1)
+    delivered = [
+        json.loads(line) for line in lambda_events_path(tmp_path, spec).read_text().splitlines()
+    ]
+    succeeded = [r for r in delivered if r["eventName"] == "SendCommand" and "errorCode" not in r]
+    assert main(["replay", "--output", "jsonl", str(folder)]) == 0
     summary = json.loads(capsys.readouterr().err.splitlines()[0])
-    assert summary["files"] == stats.objects == 5
-    assert summary["events_seen"] == stats.records
-    assert summary["ssm_events"] == stats.ssm
-    assert summary["ignored"] == stats.records - stats.ssm
+    assert summary["files"] == stats["objects"] > 1
+    assert summary["events_seen"] == stats["records"] == 5_000
+    assert summary["ssm_events"] == stats["ssm"]
+    assert summary["ignored"] == stats["records"] - stats["ssm"]
     assert summary["bad_events"] == summary["duplicates"] == 0
-    assert summary["findings"]["AWS.SSM.SendCommand"] == stats.send_command
+    assert len(succeeded) < stats["send_command"]  # the corpus has denied calls too
+    assert summary["findings"]["AWS.SSM.SendCommand"] == len(succeeded)
 
 
 def test_replay_hands_each_finding_over_once_its_window_has_closed(tmp_path: Path) -> None:
