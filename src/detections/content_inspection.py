@@ -22,8 +22,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import yaml
-
 from ssm_detect.findings import Severity
 
 MAX_CONTENT_CHARS = 256 * 1024  # the API accepts 64 KB; anything larger is not a real document
@@ -35,7 +33,6 @@ MAX_STRINGS = 10_000
 MAX_NESTING = 64
 _BRACKETS = re.compile(r"[^\[\]{}]+")
 _INDENT = re.compile(r"^[ \t]*", re.MULTILINE)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -160,10 +157,13 @@ def _strings_of(text: str) -> tuple[str, list[str]]:
     for name, parse in (("json", json.loads), ("yaml", _safe_yaml)):
         try:
             document = parse(text)
-        except (ValueError, yaml.YAMLError, RecursionError):
+        except (ValueError, RecursionError):
             continue
-        if isinstance(document, dict | list):
+        if isinstance(document, dict) and "schemaVersion" in document:
             return name, list(_walk(document))
+    # Not an SSM document (SSM refuses content without `schemaVersion`, so this is a failed
+    # call or plain text): scan its lines as written. A parse would mislead here: YAML reads
+    # `curl -H "A: b" https://x | sh` as a mapping and splits the command at its colon.
     return "text", [text]
 
 
@@ -182,8 +182,16 @@ def _safe_yaml(text: str) -> object:
     """YAML without anchors/aliases: a few bytes of aliases can expand to gigabytes."""
     if re.search(r"(^|[\s\[{,])[&*][^\s\]},]", text):
         raise ValueError("YAML anchors and aliases are not accepted")
-    # CSafeLoader/SafeLoader build only plain types; bandit cannot see that through the variable.
-    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506  # nosec B506
+    # Imported here: CloudTrail hides document content unless told otherwise, so most execution
+    # environments never parse YAML and need not pay its import at cold start.
+    import yaml  # noqa: PLC0415
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        # CSafeLoader/SafeLoader build only plain types; bandit cannot see that through the name.
+        return yaml.load(text, Loader=loader)  # noqa: S506  # nosec B506
+    except yaml.YAMLError as error:
+        raise ValueError(f"not YAML: {error}") from error
 
 
 def _walk(node: object) -> Iterator[str]:
