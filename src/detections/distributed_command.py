@@ -13,10 +13,37 @@ Order independence: each call closes one window: the calls at or before it, orde
 time, event id), within the window length. An event that arrives late is checked against every
 window that contains it (its own and those of later calls within one window length), so the
 same calls fire the same findings whatever order they arrive in.
+
+Bounded state. The item holds a member per call, per instance and per unknown-size target for
+two windows, so unbounded it grows with the principal's call rate: fleet automation at one call
+a second reaches DynamoDB's 400 KB item limit in about two hours, and from then on every update
+of the item fails (retries, dead letters, no detection for that principal). Two bounds keep it
+well below the limit, whatever the rate:
+- Eviction: past `KEEP_MEMBERS`, `state_prune` drops a set's oldest members in the same
+  batched prune that drops stale ones, so the item holds the principal's most recent calls
+  (1,000 calls: the last ~17 minutes at one call a second).
+- A hard limit inside the update (`StateUpdate.limits`): should prunes fall behind (many
+  concurrent invocations, a failed prune, an item grown before these bounds), the store refuses
+  the update once a set holds its `MEMBER_LIMITS`, in the same atomic `UpdateItem`, and returns
+  the item as it is. The event is still evaluated, on what is held plus its own members, so its
+  own window is judged as before; only later windows do not see it.
+Why evict the oldest rather than stop adding at the cap: a frozen set would keep calls from the
+start of a busy spell and, an hour on, no window would contain them. Why not drop past-window
+members in the update itself: DynamoDB deletes set members only by value, which the update does
+not know before it runs; and at one call a second even one window's calls alone (3,600 x ~116
+bytes with their instances) would be over the limit. What it costs: a window with more calls than
+the state holds is judged on its most recent ones, so it may count fewer instances than it
+reached, never more. Such a principal is far above the threshold unless its recent calls keep to
+at most threshold instances, exactly when it should not fire; its findings still open and join
+suppression windows as before, and say `state_capped` in their context. A principal that stays
+under the bounds (in two windows fewer than 1,000 calls, 1,000 instance members and 64 unknown-
+size targets; at most 100 instances and 10 such targets a call) is judged exactly as without
+them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -49,7 +76,24 @@ _WILDCARD = "*"
 # until enough are stale to be worth a second call, or the item grows past a size we accept.
 _RETENTION_WINDOWS = 2
 _PRUNE_AT_STALE = 32
-_MAX_INSTANCE_MEMBERS = 2000
+# The bounds of the module docstring. With CloudTrail's shapes (36-character event ids, 19- or
+# 20-character instance ids) a call member is 48 bytes, an instance member 68 and an unknown-size
+# target member at most 305 (its description is cut to 256): the steady state of a one-instance-
+# a-second principal is ~120 KB (measured in tests/test_dynamodb_local_limits.py), and at the
+# hard limits the item is at most 1,250 x 48 + 1,350 x 68 + 135 x 305 bytes, about 193 KB.
+# (The counts bound any item; these sizes assume CloudTrail's shapes: the parser admits event ids
+# of up to 256 characters, with which the same counts would make a larger item.)
+# Between a bound and its limit is room for one prune batch plus one call's members, so a lone
+# writer never meets the limit; the rest is for concurrent writers ahead of their prunes.
+KEEP_MEMBERS = {CALLS: 1_000, INSTANCES: 1_000, UNBOUNDED: 64}
+MEMBER_LIMITS = {CALLS: 1_250, INSTANCES: 1_250, UNBOUNDED: 125}
+# One call may name up to 50 instances (SendCommand's own limit; the parser allows far more):
+# beyond these, its members are not stored, which later windows see as a smaller fan-out of a
+# call that crossed the threshold on its own. The call's own verdict counts all of them.
+STORED_PER_CALL = {INSTANCES: 100, UNBOUNDED: 10}
+# A prune names the members it deletes; bounding them bounds the request, and an item that grew
+# before these bounds shrinks over a few events instead of in one oversized request.
+_MAX_PRUNED_PER_SET = 1_000
 _MAX_CONTEXT_IDS = 50
 _LARGE_FANOUT = 10
 _VERY_LARGE_FANOUT = 50
@@ -119,17 +163,12 @@ class DistributedCommandDetection(Detection):
         call = event.call
         if not isinstance(call, SendCommandCall):
             return None
-        epoch = to_epoch(event.record.event_time)
-        explicit, unbounded = reached_instances(call)
-        add = {
-            CALLS: frozenset({members.encode(epoch, event.event_id)}),
-            INSTANCES: frozenset(members.encode(epoch, f"{event.event_id}|{i}") for i in explicit),
-            UNBOUNDED: frozenset(members.encode(epoch, f"{event.event_id}|{t}") for t in unbounded),
-        }
+        add = _own_members(event, call, STORED_PER_CALL)
         return StateUpdate(
             key=_state_key(event),
             add={name: values for name, values in add.items() if values},
             retention=settings.fanout_window * _RETENTION_WINDOWS,
+            limits=MEMBER_LIMITS,
         )
 
     def evaluate(
@@ -148,23 +187,36 @@ class DistributedCommandDetection(Detection):
         call = event.call
         if not isinstance(call, SendCommandCall):
             return ()
+        # The store may have refused this event's members (a set at its limit): decide on what
+        # it holds plus them, so the event's own window is judged all the same.
+        own = _own_members(event, call)
+        capped = not own[CALLS] <= state.get(CALLS, frozenset()) or any(
+            len(state.get(name, ())) >= keep for name, keep in KEEP_MEMBERS.items()
+        )
+        held = {name: state.get(name, frozenset()) | own[name] for name in own}
         return tuple(
-            _verdict(event, call, settings, window)
-            for window in _crossing_windows(event, settings, state)
+            _verdict(event, call, settings, window, capped=capped)
+            for window in _crossing_windows(event, settings, held)
         )
 
     def state_prune(
         self, event: SsmEvent, settings: Settings, state: StateSnapshot
     ) -> StatePrune | None:
-        newest = max((members.decode(m)[0] for m in state.get(CALLS, ())), default=0)
-        horizon = newest - int((settings.fanout_window * _RETENTION_WINDOWS).total_seconds())
-        remove = {name: members.stale(held, horizon) for name, held in state.items()}
-        instances = state.get(INSTANCES, frozenset()) - remove.get(INSTANCES, frozenset())
-        if len(instances) > _MAX_INSTANCE_MEMBERS:
-            # A principal this busy has crossed the threshold many times over; the oldest
-            # members cannot change a verdict any more.
-            excess = sorted(instances)[: len(instances) - _MAX_INSTANCE_MEMBERS]
-            remove[INSTANCES] = remove.get(INSTANCES, frozenset()) | frozenset(excess)
+        # The event's own time counts: a refused update left it out of `state`, and an item
+        # held at its limit must still age.
+        own = to_epoch(event.record.event_time)
+        newest = max((members.decode(m)[0] for m in state.get(CALLS, ())), default=own)
+        horizon = max(newest, own) - int(
+            (settings.fanout_window * _RETENTION_WINDOWS).total_seconds()
+        )
+        remove = {}
+        for name, held in state.items():
+            stale = members.stale(held, horizon)
+            kept = sorted(held - stale)  # member order is time order
+            excess = len(kept) - KEEP_MEMBERS.get(name, len(kept))
+            # Past the bound, the oldest go (module docstring: bounded state).
+            dropped = sorted(stale | frozenset(kept[:excess] if excess > 0 else ()))
+            remove[name] = frozenset(dropped[:_MAX_PRUNED_PER_SET])
         if sum(len(v) for v in remove.values()) < _PRUNE_AT_STALE:
             return None
         return StatePrune(key=_state_key(event), remove={k: v for k, v in remove.items() if v})
@@ -180,6 +232,23 @@ def reached_instances(call: SendCommandCall) -> tuple[tuple[str, ...], tuple[str
         else:
             unbounded.append(f"{target.key}={','.join(target.values)}"[:256])
     return tuple(dict.fromkeys(explicit)), tuple(dict.fromkeys(unbounded))
+
+
+def _own_members(
+    event: SsmEvent, call: SendCommandCall, stored: Mapping[str, int] | None = None
+) -> dict[str, frozenset[str]]:
+    """The members this call adds, every set present (possibly empty); with `stored`, at most
+    that many of a set's members (the first, in the call's own order: deterministic)."""
+    epoch = to_epoch(event.record.event_time)
+    explicit, unbounded = reached_instances(call)
+    if stored is not None:
+        explicit = explicit[: stored[INSTANCES]]
+        unbounded = unbounded[: stored[UNBOUNDED]]
+    return {
+        CALLS: frozenset({members.encode(epoch, event.event_id)}),
+        INSTANCES: frozenset(members.encode(epoch, f"{event.event_id}|{i}") for i in explicit),
+        UNBOUNDED: frozenset(members.encode(epoch, f"{event.event_id}|{t}") for t in unbounded),
+    }
 
 
 def _crossing_windows(event: SsmEvent, settings: Settings, state: StateSnapshot) -> list[_Window]:
@@ -217,7 +286,7 @@ def _by_call(member: tuple[int, str]) -> tuple[tuple[int, str], str]:
 
 
 def _verdict(
-    event: SsmEvent, call: SendCommandCall, settings: Settings, window: _Window
+    event: SsmEvent, call: SendCommandCall, settings: Settings, window: _Window, *, capped: bool
 ) -> Verdict:
     severity, reasons = _severity(window)
     start = window.end - int(settings.fanout_window.total_seconds())
@@ -233,6 +302,11 @@ def _verdict(
         "window_end": _iso(window.end),
         "contributing_event_ids": [eid for _, eid in window.calls],
     }
+    if capped:
+        context["state_capped"] = (
+            "this principal's fan-out state is at its bound: its oldest calls are dropped, so "
+            "counts cover its most recent calls and may be lower than reached"
+        )
     targets = tuple(
         Resource(type=ResourceType.TARGET, id=t[:256]) for t in window.unbounded_targets[:10]
     )

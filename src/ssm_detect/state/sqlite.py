@@ -43,15 +43,16 @@ class SqliteStateStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO members VALUES (?, ?, ?)",
-                    [(update.key, a, m) for a, added in update.add.items() for m in added],
-                )
-                self._db.execute(
-                    "INSERT INTO items VALUES (?, ?) ON CONFLICT(pk) DO UPDATE "
-                    "SET expires_at = MAX(expires_at, excluded.expires_at)",
-                    (update.key, expires_at),
-                )
+                if not self._refused(update):
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO members VALUES (?, ?, ?)",
+                        [(update.key, a, m) for a, added in update.add.items() for m in added],
+                    )
+                    self._db.execute(
+                        "INSERT INTO items VALUES (?, ?) ON CONFLICT(pk) DO UPDATE "
+                        "SET expires_at = MAX(expires_at, excluded.expires_at)",
+                        (update.key, expires_at),
+                    )
                 rows = self._db.execute(
                     "SELECT attr, member FROM members WHERE pk = ?", (update.key,)
                 ).fetchall()
@@ -63,6 +64,16 @@ class SqliteStateStore:
         for attr, member in rows:
             snapshot.setdefault(attr, set()).add(member)
         return {attr: frozenset(held) for attr, held in snapshot.items()}
+
+    def _refused(self, update: StateUpdate) -> bool:
+        """A limited set already holds its limit (base.StateUpdate); inside the transaction."""
+        for attr, limit in update.limits.items():
+            (held,) = self._db.execute(
+                "SELECT COUNT(*) FROM members WHERE pk = ? AND attr = ?", (update.key, attr)
+            ).fetchone()
+            if held >= limit:
+                return True
+        return False
 
     def prune(self, prune: StatePrune) -> None:
         with self._lock:
