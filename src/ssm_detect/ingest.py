@@ -19,6 +19,9 @@ from ssm_detect.ssm_event import SsmEvent, to_ssm_event
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 _MAX_REASON = 300
+# Lists a payload may nest (an array of S3 log objects is two); deeper is bad input.
+MAX_LIST_NESTING = 8
+_END = object()
 
 
 @dataclass(frozen=True)
@@ -37,22 +40,39 @@ class Ignored:
 
 
 def records_in(payload: object) -> Iterator[dict[str, Any] | BadEvent | Ignored]:
-    """The CloudTrail records inside a payload, unparsed, in the order they appear."""
-    if isinstance(payload, list):
-        for item in payload:
-            yield from records_in(item)
-    elif not isinstance(payload, dict):
-        yield BadEvent("unknown", f"expected a JSON object, got {type(payload).__name__}")
-    elif "detail-type" in payload or "detail" in payload:
-        yield _from_envelope(payload)
-    elif "Records" in payload:
-        records = payload["Records"]
-        if isinstance(records, list):
-            yield from records_in(records)
+    """The CloudTrail records inside a payload, unparsed, in the order they appear.
+
+    Iterative, with lists open at most `MAX_LIST_NESTING` deep: a payload is a JSON array at
+    most two lists deep (an array of `{"Records": [...]}`), and recursing once per level would
+    let a few kilobytes of brackets raise RecursionError. A list nested deeper is one bad event.
+    """
+    open_lists: list[Iterator[object]] = [iter((payload,))]
+    while open_lists:
+        item = next(open_lists[-1], _END)
+        if item is _END:
+            open_lists.pop()
+            continue
+        if isinstance(item, dict) and "Records" in item and not _is_envelope(item):
+            item = item["Records"]
+            if not isinstance(item, list):
+                yield BadEvent("unknown", "`Records` is not a list")
+                continue
+        if isinstance(item, list):
+            # open_lists[0] iterates over the payload itself, not over a list of it
+            if len(open_lists) > MAX_LIST_NESTING:
+                yield BadEvent("unknown", f"lists nested more than {MAX_LIST_NESTING} deep")
+            else:
+                open_lists.append(iter(item))
+        elif not isinstance(item, dict):
+            yield BadEvent("unknown", f"expected a JSON object, got {type(item).__name__}")
+        elif _is_envelope(item):
+            yield _from_envelope(item)
         else:
-            yield BadEvent("unknown", "`Records` is not a list")
-    else:
-        yield payload
+            yield item
+
+
+def _is_envelope(item: dict[str, Any]) -> bool:
+    return "detail-type" in item or "detail" in item
 
 
 def to_event(raw: dict[str, Any], keying: PrincipalKeying) -> SsmEvent | BadEvent | Ignored:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ssm_detect.models.bounds import MAX_KEY_PART_BYTES
 from ssm_detect.models.cloudtrail import CloudTrailRecord
 from ssm_detect.models.identity import (
     AssumedRoleIdentity,
@@ -29,6 +30,11 @@ AWS_SERVICE_SOURCES = frozenset(
 _IDENTITY_CENTER_ROLE_PREFIX = "AWSReservedSSO_"
 _IDENTITY_CENTER_ROLE_PATH = ":role/aws-reserved/sso.amazonaws.com/"
 _SERVICE_LINKED_ROLE_PATH = ":role/aws-service-role/"
+# The key is part of state and ledger keys (`<kind>#<account>#<principal key>`), which DynamoDB
+# caps at 2,048 bytes. Real keys are well under this (IAM names are at most 64 characters and
+# paths 512; see models/bounds.py); a longer one is a corrupted or forged record, and failing
+# here makes it bad input instead of a DynamoDB ValidationException that Lambda would retry.
+MAX_PRINCIPAL_KEY_BYTES = MAX_KEY_PART_BYTES
 
 
 class PrincipalKeying(StrEnum):
@@ -52,7 +58,8 @@ class Principal:
 
 
 def principal_of(record: CloudTrailRecord, keying: PrincipalKeying) -> Principal:
-    """The normalised principal of a record under the configured keying."""
+    """The normalised principal of a record under the configured keying; raises ValueError
+    when the key would be longer than `MAX_PRINCIPAL_KEY_BYTES`."""
     identity = record.user_identity
     account = identity.account_id or record.account_id
     session_name = _session_name(identity.arn)
@@ -81,6 +88,12 @@ def principal_of(record: CloudTrailRecord, keying: PrincipalKeying) -> Principal
             key = f"account:{identity.account_id}:{identity.principal_id}"
         case _:
             key = identity.arn or f"principal:{identity.principal_id}"
+    size = len(key.encode("utf-8", "surrogatepass"))
+    if size > MAX_PRINCIPAL_KEY_BYTES:
+        # The key is not quoted: reasons reach logs, and it is exactly the oversized part.
+        raise ValueError(
+            f"principal key of {size} bytes exceeds the bound of {MAX_PRINCIPAL_KEY_BYTES}"
+        )
     return Principal(
         key=key,
         type=identity.type or "Unknown",

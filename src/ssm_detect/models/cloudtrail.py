@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ssm_detect.models.bounds import AccountId
 from ssm_detect.models.event_time import EventTime
 from ssm_detect.models.identity import UserIdentity
 
@@ -21,8 +22,11 @@ class CloudTrailRecord(BaseModel):
     event_time: EventTime = Field(alias="eventTime")
     event_source: str = Field(alias="eventSource", min_length=1)
     event_name: str = Field(alias="eventName", min_length=1)
-    aws_region: str = Field(default="", alias="awsRegion")
-    recipient_account_id: str | None = Field(default=None, alias="recipientAccountId")
+    # Every resource ARN in a finding repeats it, so an unbounded one makes an ASFF document no
+    # trimming can fit; real names are lowercase letters, digits and hyphens (`us-gov-west-1`).
+    aws_region: str = Field(default="", alias="awsRegion", pattern=r"^[a-z0-9-]{0,64}$")
+    # Part of every state key: 12 digits, or the record is bad input (models/bounds.py).
+    recipient_account_id: AccountId | None = Field(default=None, alias="recipientAccountId")
     user_identity: UserIdentity = Field(alias="userIdentity")
     source_ip_address: str | None = Field(default=None, alias="sourceIPAddress")
     user_agent: str | None = Field(default=None, alias="userAgent")

@@ -11,6 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from ssm_detect.models.bounds import AccountId
+
+# IAM's documented maximum for an ARN. The principal key built from ARNs and ids has its own,
+# tighter bound (principal.MAX_PRINCIPAL_KEY_BYTES); this one keeps the ARNs a finding shows
+# (the session ARN, the role ARN) from being arbitrarily large.
+MAX_ARN_CHARS = 2048
+
 
 class _Lenient(BaseModel):
     """CloudTrail adds fields without notice: keep them, never reject them."""
@@ -21,7 +28,9 @@ class _Lenient(BaseModel):
 class SessionIssuer(_Lenient):
     type: str | None = None
     principal_id: str | None = Field(default=None, alias="principalId")
-    arn: str | None = None
+    arn: str | None = Field(default=None, max_length=MAX_ARN_CHARS)
+    # Not read (the role ARN carries the account): a malformed one costs nothing, so it is
+    # not a reason to drop the event.
     account_id: str | None = Field(default=None, alias="accountId")
     user_name: str | None = Field(default=None, alias="userName")
 
@@ -41,8 +50,9 @@ class OnBehalfOf(_Lenient):
 
 class _IdentityBase(_Lenient):
     principal_id: str | None = Field(default=None, alias="principalId")
-    arn: str | None = None
-    account_id: str | None = Field(default=None, alias="accountId")
+    arn: str | None = Field(default=None, max_length=MAX_ARN_CHARS)
+    # The record's account when `recipientAccountId` is absent, so part of state keys.
+    account_id: AccountId | None = Field(default=None, alias="accountId")
     access_key_id: str | None = Field(default=None, alias="accessKeyId")
     user_name: str | None = Field(default=None, alias="userName")
     invoked_by: str | None = Field(default=None, alias="invokedBy")

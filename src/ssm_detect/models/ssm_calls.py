@@ -3,13 +3,18 @@
 Field names follow CloudTrail (camelCase, via aliases). Lists are bounded well above the API's
 own limits (SendCommand takes at most 50 instance ids) so that a corrupted or hostile record
 cannot make us store or format an unbounded amount of data: such a record is bad input.
+Document names are part of state keys (`KeyPart`); the free-form JSON a caller sends
+(`parameters`, `content`, `tags`) is cut down to a bounded nesting depth instead (see
+`ssm_detect.models.bounds`): the call ran, so it is still detected.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from ssm_detect.models.bounds import FreeFormJson, KeyPart, nesting_truncated
 
 MAX_INSTANCE_IDS = 1000
 MAX_TARGETS = 50
@@ -56,7 +61,7 @@ def _targets(raw: object) -> tuple[Target, ...]:
 
 
 class SendCommandRequest(_Lenient):
-    document_name: str | None = Field(default=None, alias="documentName", max_length=1024)
+    document_name: KeyPart | None = Field(default=None, alias="documentName")
     document_version: str | None = Field(default=None, alias="documentVersion")
     instance_ids: tuple[InstanceId, ...] = Field(
         default=(), alias="instanceIds", max_length=MAX_INSTANCE_IDS
@@ -65,7 +70,12 @@ class SendCommandRequest(_Lenient):
     comment: str | None = None
     output_s3_bucket_name: str | None = Field(default=None, alias="outputS3BucketName")
     service_role_arn: str | None = Field(default=None, alias="serviceRoleArn")
-    parameters: Any = None
+    parameters: FreeFormJson = None
+
+    @property
+    def truncated_fields(self) -> tuple[str, ...]:
+        """Free-form fields cut down to their first levels (models/bounds.py)."""
+        return ("parameters",) if nesting_truncated(self.parameters) else ()
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -80,7 +90,7 @@ class SendCommandRequest(_Lenient):
 
 class CommandDescription(_Lenient):
     command_id: str | None = Field(default=None, alias="commandId")
-    document_name: str | None = Field(default=None, alias="documentName")
+    document_name: KeyPart | None = Field(default=None, alias="documentName")
     document_version: str | None = Field(default=None, alias="documentVersion")
     instance_ids: tuple[InstanceId, ...] = Field(
         default=(), alias="instanceIds", max_length=MAX_INSTANCE_IDS
@@ -106,17 +116,23 @@ class SendCommandResponse(_Lenient):
 
 
 class CreateDocumentRequest(_Lenient):
-    name: str | None = Field(default=None, max_length=1024)
-    content: Any = None
+    name: KeyPart | None = None
+    content: FreeFormJson = None
     document_type: str | None = Field(default=None, alias="documentType")
     document_format: str | None = Field(default=None, alias="documentFormat")
     target_type: str | None = Field(default=None, alias="targetType")
     version_name: str | None = Field(default=None, alias="versionName")
-    tags: Any = None
+    tags: FreeFormJson = None
+
+    @property
+    def truncated_fields(self) -> tuple[str, ...]:
+        """Free-form fields cut down to their first levels (models/bounds.py)."""
+        fields = {"content": self.content, "tags": self.tags}
+        return tuple(name for name, value in fields.items() if nesting_truncated(value))
 
 
 class DocumentDescription(_Lenient):
-    name: str | None = None
+    name: KeyPart | None = None
     document_type: str | None = Field(default=None, alias="documentType")
     document_format: str | None = Field(default=None, alias="documentFormat")
     target_type: str | None = Field(default=None, alias="targetType")
