@@ -275,3 +275,15 @@ def test_deep_input_every_real_event_is_within_the_bounds(keying: PrincipalKeyin
                 assert call is None or not call.request.truncated_fields, path.name
                 assert len(found.principal.key.encode()) < MAX_PRINCIPAL_KEY_BYTES // 2
     assert checked > 50
+
+
+def test_event_id_longer_than_a_guid_allows_is_bad_input() -> None:
+    """State sets are bounded by member count; an event id far longer than CloudTrail's
+    36-character GUIDs would let them outgrow DynamoDB's item limit."""
+    record = load_record("send_command_success.json")
+    record["eventID"] = "e" * 64
+    assert isinstance(to_event(record, PrincipalKeying.ROLE), SsmEvent)
+    record["eventID"] = "e" * 65
+    bad = to_event(record, PrincipalKeying.ROLE)
+    assert isinstance(bad, BadEvent)
+    assert "eventID" in bad.reason

@@ -18,7 +18,9 @@ class CloudTrailRecord(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
-    event_id: str = Field(alias="eventID", min_length=1, max_length=256)
+    # CloudTrail event ids are GUIDs (36 characters). Each one is a member of the bounded state
+    # sets, which count members, not bytes: a longer id would let a set outgrow its item.
+    event_id: str = Field(alias="eventID", min_length=1, max_length=64)
     event_time: EventTime = Field(alias="eventTime")
     event_source: str = Field(alias="eventSource", min_length=1)
     event_name: str = Field(alias="eventName", min_length=1)
