@@ -214,7 +214,7 @@ def test_hostile_logs_bad_event_reasons_do_not_quote_the_input(invoke: Invoke, l
 def _hostile_send_command() -> dict[str, Any]:
     payload = load_event("send_command_success.json")
     detail = payload["detail"]
-    detail["eventID"] = f"id{FORGED}"[:256]
+    detail["eventID"] = f"id{FORGED}"[:64]  # the longest event id the model accepts
     detail["userAgent"] = f"aws-cli/2 {FORGED}"
     detail["sourceIPAddress"] = f"198.51.100.7{FORGED}"
     detail["requestParameters"]["comment"] = f"rotate{FORGED}"
