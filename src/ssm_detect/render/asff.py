@@ -126,11 +126,24 @@ def iso_ms(moment: datetime) -> str:
     return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
+# ASFF `TTPs/<category>` by ATT&CK tactic, in this order (execution first, as it always was).
+_TYPE_BY_TACTIC = {
+    "TA0002": TYPE_EXECUTION,
+    INITIAL_ACCESS: TYPE_INITIAL_ACCESS,
+    "TA0006": "TTPs/Credential Access",
+    "TA0007": "TTPs/Discovery",
+    "TA0008": "TTPs/Lateral Movement",
+    "TA0011": "TTPs/Command and Control",
+    "TA0003": "TTPs/Persistence",
+}
+
+
 def finding_types(finding: Finding) -> list[str]:
-    types = [TYPE_EXECUTION]
-    if any(tag.tactic == INITIAL_ACCESS for tag in finding.mitre):
-        types.append(TYPE_INITIAL_ACCESS)
-    return types
+    """One type per tactic the detection names (a tunnel is command and control, a secret read
+    credential access); execution when nothing else maps, as every SSM call runs something."""
+    tactics = {tag.tactic for tag in finding.mitre}
+    types = [kind for tactic, kind in _TYPE_BY_TACTIC.items() if tactic in tactics]
+    return types or [TYPE_EXECUTION]
 
 
 def format_asff(
