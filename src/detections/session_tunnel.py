@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from detections.base import (
+    CLOUD_ADMINISTRATION_COMMAND,
     NO_PRIOR,
     AttackRef,
     Detection,
@@ -93,7 +94,9 @@ METADATA = DetectionMetadata(
         "traffic to another host or to a remote-access or database port on itself."
     ),
     severity=Severity.MEDIUM,
+    # T1651 too: the tunnel is opened through SSM's own remote-administration channel.
     attack=(
+        CLOUD_ADMINISTRATION_COMMAND,
         AttackRef(
             tactic_id="TA0011",
             tactic="command-and-control",
