@@ -52,7 +52,7 @@ def worst_case_call_seconds() -> float:
     """The longest one AWS call can take before it raises: every attempt stalls to its
     timeouts, and standard mode sleeps up to min(2**n, 20) s before retry n + 1."""
     attempts = 1 + MAX_RETRIES
-    backoff = sum(min(2**n, _STANDARD_MODE_MAX_BACKOFF_SECONDS) for n in range(MAX_RETRIES))
+    backoff = sum(min(1 << n, _STANDARD_MODE_MAX_BACKOFF_SECONDS) for n in range(MAX_RETRIES))
     return attempts * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + backoff
 
 
