@@ -38,13 +38,13 @@ def session_context(event: SsmEvent, call: StartSessionCall) -> dict[str, Any]:
 
 
 def target_resource(target: str, region: str, account: str, partition: str) -> Resource:
-    """An EC2 instance (`i-`), a hybrid managed node (`mi-`), or whatever else was named."""
-    if target.startswith("i-"):
-        return instance_resource(target, region, account, partition)
-    if target.startswith("mi-"):
-        arn = f"arn:{partition}:ssm:{region}:{account}:managed-instance/{target}"
-        return Resource(type=ResourceType.TARGET, id=arn, label=target)
-    return Resource(type=ResourceType.TARGET, id=target[:256], label=target[:256])
+    """An EC2 instance (`i-`), a hybrid managed node (`mi-`), or whatever else was named (an
+    ECS task's `ecs:` target, say), in the session's own region."""
+    if target.startswith(("i-", "mi-")):
+        return instance_resource(target, region, account, partition).model_copy(
+            update={"region": region}
+        )
+    return Resource(type=ResourceType.TARGET, id=target[:256], label=target[:256], region=region)
 
 
 def session_resources(
