@@ -9,6 +9,7 @@ Unreadable parts of a file are reported and everything readable is still read.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import zlib
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import BinaryIO, Protocol, cast
 
 from isal import igzip, isal_zlib
 
@@ -122,14 +123,40 @@ def read_file(path: Path, needed: Needed = _KEEP_EVERYTHING) -> Iterator[SourceI
         if fast is not None:
             yield fast
             return
-    cursor = _Cursor(str(path))
+    with ExitStack() as stack:
+        try:
+            raw: BinaryIO = stack.enter_context(path.open("rb", buffering=_BUFFER_SIZE))
+        except OSError as error:
+            yield Problem(str(path), f"unreadable: {_describe_read_error(error)}")
+            return
+        yield from _read_stream(raw, str(path), lines=path.name.endswith(_LINE_SUFFIXES))
+
+
+def read_object(
+    data: bytes, origin: str, needed: Needed = _KEEP_EVERYTHING
+) -> Iterator[SourceItem]:
+    """An object already in memory (fetched from S3), read as `read_file` reads a file named
+    `origin`."""
+    lines = origin.endswith(_LINE_SUFFIXES)
+    fast = None if lines else _log_object_bytes(data, origin, needed)
+    if fast is not None:
+        yield fast
+        return
+    yield from _read_stream(io.BytesIO(data), origin, lines=lines)
+
+
+def is_log_object_name(name: str) -> bool:
+    return name.endswith(SUFFIXES)
+
+
+def _read_stream(raw: BinaryIO, origin: str, *, lines: bool) -> Iterator[SourceItem]:
+    cursor = _Cursor(origin)
     try:
-        with ExitStack() as stack:
-            stream = _open(path, stack)
-            if path.name.endswith(_LINE_SUFFIXES):
-                yield from _json_lines(stream, cursor)
-            else:
-                yield from _document_or_lines(stream, cursor)
+        stream = _open(raw)
+        if lines:
+            yield from _json_lines(stream, cursor)
+        else:
+            yield from _document_or_lines(stream, cursor)
     except _READ_ERRORS as error:
         # Everything before the damage has been handed on; the position is where it starts.
         yield Problem(cursor.next_position(), f"unreadable: {_describe_read_error(error)}")
@@ -143,6 +170,13 @@ def _log_object(path: Path, needed: Needed) -> FilteredRecords | None:
         if path.stat().st_size > _MAX_LOG_OBJECT_BYTES:
             return None
         data = path.read_bytes()
+    except OSError:
+        return None
+    return _log_object_bytes(data, str(path), needed)
+
+
+def _log_object_bytes(data: bytes, origin: str, needed: Needed) -> FilteredRecords | None:
+    try:
         gzipped = data[:2] == _GZIP_MAGIC
         head = _inflater().decompress(data[:_PEEK], _PEEK) if gzipped else data[:_PEEK]
         if not _DOCUMENT_START.match(head):
@@ -151,11 +185,10 @@ def _log_object(path: Path, needed: Needed) -> FilteredRecords | None:
         document = cast(bytes, igzip.decompress(data)) if gzipped else data  # type: ignore[no-untyped-call]
     except (*_READ_ERRORS, _ISAL_ERROR):
         return None
-    del data
     split = split_records(document, needed)
     if split is None:
         return None
-    return FilteredRecords(str(path), split.total, split.needed)
+    return FilteredRecords(origin, split.total, split.needed)
 
 
 def _inflater() -> isal_zlib.Decompress:
@@ -188,9 +221,7 @@ class _Cursor:
         return f"{self.file}:{self.line + 1}" if self.line else self.file
 
 
-def _open(path: Path, stack: ExitStack) -> _ByteStream:
-    # A large buffer: an S3 log object, plain or inflated, is one line of megabytes.
-    raw = stack.enter_context(path.open("rb", buffering=_BUFFER_SIZE))
+def _open(raw: BinaryIO) -> _ByteStream:
     magic = raw.read(2)
     raw.seek(0)
     return GzipLines(raw) if magic == _GZIP_MAGIC else raw
