@@ -51,6 +51,10 @@ class Resource(BaseModel):
     id: str
     """An ARN where one can be formed, else the name or id CloudTrail gives."""
     label: str | None = None
+    region: str | None = None
+    """The resource's own region; None means the finding's."""
+    account_id: str | None = None
+    """The resource's own account; None means the finding's."""
 
 
 class MitreTag(BaseModel):
