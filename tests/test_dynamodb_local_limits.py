@@ -167,7 +167,7 @@ def test_dynamodb_local_busy_principal_is_still_processed_at_the_item_limit(
     # the refused events were decided but not stored; the next one is stored again
     handler(send_command(n, newest + timedelta(seconds=n), instances=3))
     stored = fanout_item(client, local_table)["calls"]["SS"]
-    assert any(m.endswith(str(uuid.UUID(int=n))) for m in stored)
+    assert any(f"|{uuid.UUID(int=n)}|" in m for m in stored)  # "<epoch>|<id>|<region>"
     assert item_size(fanout_item(client, local_table)) < 200 * 1024
 
 
@@ -225,7 +225,7 @@ def test_dynamodb_local_busy_principal_item_stays_bounded_through_the_handler(
     for name, count in held.items():
         assert KEEP_MEMBERS[name] <= count < MEMBER_LIMITS[name], name
     # the newest calls are the ones kept: the last one, and none older than the bound's reach
-    assert max(item["calls"]["SS"]).endswith(str(uuid.UUID(int=last - 1)))
+    assert f"|{uuid.UUID(int=last - 1)}|" in max(item["calls"]["SS"])
     oldest_kept = T0 + timedelta(seconds=last - 1 - MEMBER_LIMITS["calls"])
     assert min(members.decode(m)[0] for m in item["calls"]["SS"]) > oldest_kept.timestamp()
 

@@ -93,16 +93,16 @@ def test_principal_identity_center_role_keys_on_role_and_session_name() -> None:
     assert found.session_name == session
 
 
-def test_principal_identity_center_role_by_name_prefix_alone() -> None:
-    # An AWSReservedSSO_ role without the aws-reserved path still counts the human.
+def test_principal_look_alike_sso_role_outside_the_reserved_path_is_an_ordinary_role() -> None:
+    # Anyone can name a role AWSReservedSSO_*: outside aws-reserved/sso.amazonaws.com/ it is
+    # keyed by role, so rotating session names cannot split its fan-out (issue 11.4).
     record = load_record("send_command_sso_role_session.json")
     issuer = identity(record)["sessionContext"]["sessionIssuer"]
     issuer["arn"] = "arn:aws:iam::111122223333:role/AWSReservedSSO_ReadOnly_0123456789abcdef"
-    session = identity(record)["arn"].rsplit("/", 1)[-1]
 
     found = principal(record)
 
-    assert found.key == f"{issuer['arn']}/{session}"
+    assert found.key == issuer["arn"]
 
 
 def test_principal_identity_center_role_by_path_alone() -> None:

@@ -211,7 +211,10 @@ def test_links_use_the_global_console_host_when_asked() -> None:
 
 
 def test_links_follow_the_partition() -> None:
-    email = render_email(FANOUT.model_copy(update={"region": "cn-north-1"}))
+    # the events themselves happened in cn-north-1 (each event is linked in its own region)
+    events = [e | {"region": "cn-north-1"} for e in FANOUT.context.get("contributing_events", [])]
+    context = FANOUT.context | {"contributing_events": events}
+    email = render_email(FANOUT.model_copy(update={"region": "cn-north-1", "context": context}))
 
     assert "https://console.amazonaws.cn/cloudtrailv2/home?region=cn-north-1#/events/" in email
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from detections.evidence import Actor
 from ssm_detect.findings import MitreTag, Resource, Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
@@ -91,6 +92,9 @@ class Verdict:
     severity_reasons: tuple[str, ...] = ()
     resources: tuple[Resource, ...] = ()
     context: Mapping[str, Any] = field(default_factory=dict)
+    subject: Actor | None = None
+    """Whose finding it is when not the event's own caller: a chain judged on its creation is
+    still the executor's (id, principal, account and region), whichever half arrived second."""
 
 
 Prior = Mapping[str, Verdict]
@@ -127,8 +131,8 @@ class Detection(ABC):
         return (verdict,) if verdict is not None else ()
 
     def state_prune(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
     ) -> StatePrune | None:
         """Members the detection no longer needs; None when pruning is not worth a call yet."""
-        del event, settings, state
+        del event, settings, state, prior
         return None

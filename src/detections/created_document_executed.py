@@ -2,10 +2,18 @@
 
 Ours, beyond the seeds: seed 000's attack chain is "create a Command document as a principal
 who never does, then run it across instances". Each seed rule sees one half; this detection
-links them. State per (account, document name) holds the creations the rare-creator detection
-flagged and the executions of customer documents (AWS-owned documents such as
-AWS-RunShellScript cannot be created by customers, so they are never recorded). Both halves
-are recorded, so the chain is found whichever event arrives first.
+links them through the correlate-through-resource block (`ssm_detect.state.correlate`), keyed by
+the document: account + region + name (documents are regional: `X` in us-west-2 is not the `X`
+created in us-east-1; an ARN `documentName` names its own region and account). The first half is
+a creation the rare-creator detection flagged; the second, any successful SendCommand of a
+customer document (AWS-owned documents such as AWS-RunShellScript cannot be created by
+customers, so they are never recorded). Both halves are recorded, so the chain is found whichever
+arrives first, and every run within the window gets its finding whatever the order (several runs
+that arrive before the creation each get theirs when it arrives).
+
+The finding is the execution's: its id, principal, account and region are the executor's and the
+run's whichever half arrived second, so both arrival orders give the same finding; both actors
+are in `context["actors"]` (creator, executor) and each event in `contributing_events`.
 
 Severity HIGH; CRITICAL when the execution was also a fan-out (the distributed-command
 detection fired on it), or when the creation's content already showed malicious commands.
@@ -13,39 +21,38 @@ detection fired on it), or when the creation's content already showed malicious 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
-from detections import members
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
-    Detection,
     DetectionMetadata,
     Prior,
     Verdict,
 )
 from detections.distributed_command import METADATA as FANOUT
+from detections.distributed_command import reached_instances
+from detections.evidence import Actor, contributing_event
 from detections.rare_document_creator import METADATA as RARE_CREATOR
 from detections.resources import (
+    actor_resources,
     document_resource,
     instance_resource,
     partition_of,
-    principal_resources,
+    regional_name,
 )
-from ssm_detect.findings import Severity
+from detections.stateful import Observed, StatefulDetection
+from ssm_detect.findings import Resource, Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SendCommandCall, SsmEvent
-from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
+from ssm_detect.state.block import StateKey
+from ssm_detect.state.correlate import CorrelateThroughResource, Correlation, Mention, Pair, Side
 
-CREATIONS = "rare_creations"  # "<epoch>|<event id>|<severity>|<creator key>"
-EXECUTIONS = "executions"  # "<epoch>|<event id>|<fan-out 1/0>|<executor key>|<ids, or ?>"
-LATENESS = timedelta(days=1)
 _AWS_OWNED_PREFIXES = ("AWS-", "AWSEC2-", "AWSSupport-", "AmazonCloudWatch-", "AWSFleetManager-")
+# The attribute names deployed items use for the two halves.
+_SETS = {Side.FIRST: "rare_creations", Side.SECOND: "executions"}
 _MAX_IDS = 20
-_PRUNE_AT_STALE = 32
 
 METADATA = DetectionMetadata(
     id="AWS.SSM.CreatedDocumentExecuted",
@@ -74,42 +81,7 @@ METADATA = DetectionMetadata(
 )
 
 
-@dataclass(frozen=True, order=True)
-class _Creation:
-    epoch: int
-    event_id: str
-    severity: str
-    creator: str
-
-    @classmethod
-    def decode(cls, member: tuple[int, str]) -> _Creation:
-        event_id, severity, creator = [*member[1].split("|", 2), "", ""][:3]
-        return cls(member[0], event_id, severity, creator)
-
-
-@dataclass(frozen=True, order=True)
-class _Execution:
-    epoch: int
-    event_id: str
-    fanout: bool
-    executor: str
-    instance_ids: tuple[str, ...]
-
-    @classmethod
-    def decode(cls, member: tuple[int, str]) -> _Execution:
-        event_id, fanout, rest = [*member[1].split("|", 2), "", ""][:3]
-        executor, _, ids = rest.rpartition("|")
-        instance_ids = tuple(i for i in ids.split(",") if i and i != "?")
-        return cls(member[0], event_id, fanout == "1", executor, instance_ids)
-
-
-@dataclass(frozen=True)
-class _Link:
-    creation: _Creation
-    execution: _Execution
-
-
-class CreatedDocumentExecutedDetection(Detection):
+class CreatedDocumentExecutedDetection(StatefulDetection[Mention, Correlation]):
     metadata: ClassVar[DetectionMetadata] = METADATA
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
@@ -117,82 +89,57 @@ class CreatedDocumentExecutedDetection(Detection):
         call = event.call
         if not event.record.succeeded or not isinstance(call, SendCommandCall | CreateDocumentCall):
             return False
-        name = document_key(call.document_name)
-        if name is None:
+        if document_key(call.document_name) is None:
             return False
         return not isinstance(call, CreateDocumentCall) or call.is_command_document
 
-    def state_update(
-        self, event: SsmEvent, settings: Settings, prior: Prior = NO_PRIOR
-    ) -> StateUpdate | None:
-        epoch = to_epoch(event.record.event_time)
-        if isinstance(event.call, CreateDocumentCall):
+    def block(self, settings: Settings) -> CorrelateThroughResource:
+        return CorrelateThroughResource(settings.chain_window, names=_SETS)
+
+    def observe(
+        self, event: SsmEvent, settings: Settings, prior: Prior
+    ) -> Observed[Mention] | None:
+        del settings
+        call = event.call
+        key = _document_state_key(event)
+        if key is None or not isinstance(call, SendCommandCall | CreateDocumentCall):
+            return None
+        data: dict[str, Any] = Actor.of(event).as_data()
+        if isinstance(call, CreateDocumentCall):
             creation = prior.get(RARE_CREATOR.id)
             if creation is None:
                 return None  # only flagged creations start a chain
-            value = f"{event.event_id}|{creation.severity}|{event.principal.key}"
-            added = {CREATIONS: frozenset({members.encode(epoch, value)})}
+            side = Side.FIRST
+            data["severity"] = str(creation.severity)
         else:
-            fanout = "1" if FANOUT.id in prior else "0"
-            ids = ",".join(_instance_ids(event)[:_MAX_IDS]) or "?"
-            value = f"{event.event_id}|{fanout}|{event.principal.key}|{ids}"
-            added = {EXECUTIONS: frozenset({members.encode(epoch, value)})}
-        return StateUpdate(
-            key=_state_key(event), add=added, retention=settings.chain_window + LATENESS
-        )
+            side = Side.SECOND
+            data["fanout"] = FANOUT.id in prior
+            data["instance_ids"] = list(reached_instances(call)[0][:_MAX_IDS])
+        epoch = to_epoch(event.record.event_time)
+        return Observed(key, Mention(epoch, event.event_id, side, data))
 
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
-    ) -> Verdict | None:
+    def judge(
+        self, event: SsmEvent, settings: Settings, reading: Correlation, prior: Prior
+    ) -> tuple[Verdict, ...]:
         del prior
-        link = _link(event, settings, state)
-        if link is None:
-            return None
-        severity, reasons = _severity(link)
-        record = event.record
-        partition = partition_of(event.principal.arn or event.principal.role_arn)
-        name = document_key(event.call.document_name if event.call else None) or "?"
-        creation, execution = link.creation, link.execution
-        resources = [
-            instance_resource(i, record.aws_region, event.account_id, partition)
-            for i in execution.instance_ids
-        ]
-        resources.append(document_resource(name, record.aws_region, event.account_id, partition))
-        minutes = (execution.epoch - creation.epoch) // 60
-        return Verdict(
-            summary=(
-                f"document {name} created by {creation.creator} was run by {execution.executor} "
-                f"{minutes} minutes later"
-            ),
-            decisive_event_id=execution.event_id,
-            event_ids=(creation.event_id, execution.event_id),
-            first_seen=_datetime(creation.epoch),
-            last_seen=_datetime(execution.epoch),
-            severity=severity,
-            severity_reasons=reasons,
-            resources=(*resources, *principal_resources(event.principal)),
-            context={
-                "document_name": name,
-                "creation_event_id": creation.event_id,
-                "creator": creation.creator,
-                "execution_event_id": execution.event_id,
-                "executor": execution.executor,
-                "instance_ids": list(execution.instance_ids),
-                "execution_was_fanout": execution.fanout,
-                "minutes_from_creation_to_execution": minutes,
-                "chain_window_hours": settings.chain_window.total_seconds() / 3600,
-            },
-        )
+        key = _document_state_key(event)
+        if key is None:
+            return ()
+        return tuple(_verdict(pair, key, settings, capped=reading.capped) for pair in reading.pairs)
 
-    def state_prune(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot
-    ) -> StatePrune | None:
-        newest = max((members.decode(m)[0] for held in state.values() for m in held), default=0)
-        horizon = newest - int((settings.chain_window + LATENESS).total_seconds())
-        remove = {name: members.stale(held, horizon) for name, held in state.items()}
-        if sum(len(v) for v in remove.values()) < _PRUNE_AT_STALE:
-            return None
-        return StatePrune(key=_state_key(event), remove={k: v for k, v in remove.items() if v})
+
+def _document_state_key(event: SsmEvent) -> StateKey | None:
+    """The document's key: account + region + name (an ARN names its own); None for none or
+    an AWS-owned document."""
+    call = event.call
+    if not isinstance(call, SendCommandCall | CreateDocumentCall) or not call.document_name:
+        return None
+    account, region, name = regional_name(
+        call.document_name, event.record.aws_region, event.account_id
+    )
+    if document_key(name) is None:
+        return None
+    return StateKey("document", account, name, region=region)
 
 
 def document_key(name: str | None) -> str | None:
@@ -203,40 +150,77 @@ def document_key(name: str | None) -> str | None:
     return None if short.startswith(_AWS_OWNED_PREFIXES) else short
 
 
-def _link(event: SsmEvent, settings: Settings, state: StateSnapshot) -> _Link | None:
-    """The creation/execution pair this event completes, if any."""
-    window = int(settings.chain_window.total_seconds())
-    now = to_epoch(event.record.event_time)
-    creations = [_Creation.decode(m) for m in members.decode_all(state.get(CREATIONS, ()))]
-    executions = [_Execution.decode(m) for m in members.decode_all(state.get(EXECUTIONS, ()))]
-    if isinstance(event.call, SendCommandCall):
-        mine = next((e for e in executions if e.event_id == event.event_id), None)
-        earlier = [c for c in creations if now - window <= c.epoch <= now]
-        return _Link(max(earlier), mine) if mine and earlier else None
-    own = next((c for c in creations if c.event_id == event.event_id), None)
-    later = [e for e in executions if now <= e.epoch <= now + window]
-    return _Link(own, min(later)) if own and later else None
+def _verdict(pair: Pair, key: StateKey, settings: Settings, *, capped: bool) -> Verdict:
+    name = key.name
+    creator, executor = (
+        Actor.from_data(dict(pair.first.data)),
+        Actor.from_data(dict(pair.second.data)),
+    )
+    severity, reasons = _severity(pair)
+    minutes = (pair.second.epoch - pair.first.epoch) // 60
+    instance_ids = [str(i) for i in pair.second.data.get("instance_ids") or ()]
+    context: dict[str, Any] = {
+        "document_name": name,
+        "creation_event_id": pair.first.event_id,
+        "creator": creator.principal_key,
+        "execution_event_id": pair.second.event_id,
+        "executor": executor.principal_key,
+        "instance_ids": instance_ids,
+        "execution_was_fanout": pair.second.data.get("fanout") is True,
+        "minutes_from_creation_to_execution": minutes,
+        "chain_window_hours": settings.chain_window.total_seconds() / 3600,
+        "actors": {"creator": creator.as_context(), "executor": executor.as_context()},
+        "contributing_events": [
+            contributing_event(m.event_id, m.epoch, a.region, a.account_id)
+            for m, a in ((pair.first, creator), (pair.second, executor))
+        ],
+    }
+    if capped:
+        context["state_capped"] = (
+            "this document's chain state is at its bound: its oldest halves are dropped, so "
+            "runs long before a late creation may not be linked"
+        )
+    return Verdict(
+        summary=(
+            f"document {name} created by {creator.principal_key} was run by "
+            f"{executor.principal_key} {minutes} minutes later"
+        ),
+        decisive_event_id=pair.second.event_id,
+        event_ids=(pair.first.event_id, pair.second.event_id),
+        first_seen=_datetime(pair.first.epoch),
+        last_seen=_datetime(pair.second.epoch),
+        severity=severity,
+        severity_reasons=reasons,
+        resources=_resources(key, creator, executor, instance_ids),
+        context=context,
+        subject=executor,
+    )
 
 
-def _severity(link: _Link) -> tuple[Severity, tuple[str, ...]]:
-    if link.execution.fanout:
+def _resources(
+    key: StateKey, creator: Actor, executor: Actor, instance_ids: list[str]
+) -> tuple[Resource, ...]:
+    """The run's instances (the executor's region and account) and the document (its own),
+    then the executor's and the creator's role or user and access key."""
+    partition = partition_of(executor.arn or executor.role_arn)
+    found = [
+        instance_resource(i, executor.region, executor.account_id, partition) for i in instance_ids
+    ]
+    found.append(document_resource(key.name, key.region or "", key.account, partition))
+    found.extend(actor_resources(executor))
+    found.extend(actor_resources(creator))
+    return tuple(dict.fromkeys(found))
+
+
+def _severity(pair: Pair) -> tuple[Severity, tuple[str, ...]]:
+    if pair.second.data.get("fanout") is True:
         return Severity.CRITICAL, ("raised to CRITICAL: the execution was also a fan-out",)
-    if link.creation.severity in (Severity.HIGH, Severity.CRITICAL):
+    creation = pair.first.data.get("severity")
+    if creation in (Severity.HIGH, Severity.CRITICAL):
         return Severity.CRITICAL, (
-            f"raised to CRITICAL: the creation was already {link.creation.severity} "
-            "(malicious content)",
+            f"raised to CRITICAL: the creation was already {creation} (malicious content)",
         )
     return METADATA.severity, ()
-
-
-def _instance_ids(event: SsmEvent) -> list[str]:
-    call = event.call
-    return [i for i in call.instance_ids if i != "*"] if isinstance(call, SendCommandCall) else []
-
-
-def _state_key(event: SsmEvent) -> str:
-    name = document_key(event.call.document_name if event.call else None)
-    return f"document#{event.account_id}#{name}"
 
 
 def _datetime(epoch: int) -> datetime:

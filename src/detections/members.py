@@ -1,32 +1,6 @@
-"""State members are strings `"<epoch seconds>|<value>"`: sortable, idempotent in a set."""
+"""Moved to `ssm_detect.state.members` (the state blocks own the member format); kept as an
+alias for the delivery ledger, which shares the encoding."""
 
-from __future__ import annotations
+from ssm_detect.state.members import decode, decode_all, encode, stale
 
-from collections.abc import Iterable
-
-_WIDTH = 11  # zero-padded so that string order is time order until the year 5000
-
-
-def encode(epoch: int, value: str) -> str:
-    return f"{epoch:0{_WIDTH}d}|{value}"
-
-
-def decode(member: str) -> tuple[int, str]:
-    stamp, _, value = member.partition("|")
-    return int(stamp), value
-
-
-def decode_all(members: Iterable[str]) -> list[tuple[int, str]]:
-    """Decoded members, oldest first; a member that does not decode is ignored."""
-    decoded = []
-    for member in members:
-        stamp, sep, value = member.partition("|")
-        if sep and stamp.isdigit():
-            decoded.append((int(stamp), value))
-    decoded.sort()
-    return decoded
-
-
-def stale(members: Iterable[str], older_than: int) -> frozenset[str]:
-    """Members whose time is before `older_than` (epoch seconds)."""
-    return frozenset(m for m in members if decode(m)[0] < older_than)
+__all__ = ["decode", "decode_all", "encode", "stale"]

@@ -1,27 +1,18 @@
 """AWS.SSM.RareCommandDocumentCreator: a Command document created by a rare principal.
 
 Elastic's new-terms rule: a candidate fires when its principal has not created a Command
-document within the history window before the event's time. State per principal is the set of
-its creations (`"<epoch>|<eventID>"`); "before" is ordered by (time, event id), so two
-creations in the same second processed in order give exactly one first-seen.
-
-A creation that arrives after a later one of the same principal (late delivery) is judged on
-what is known when it arrives: it fires if nothing precedes it, even though the later one
-fired already. Verdicts are never retracted, so late arrival can add a finding, never lose one;
-replays sort by event time and do not meet this.
+document within the history window before the event's time. The state is the first-seen block
+(`ssm_detect.state.first_seen`) keyed by account + principal (principals are global): its
+ordering, arrival-order and bound semantics are the block's.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any, ClassVar
 
-from detections import members
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
-    Detection,
     DetectionMetadata,
     Prior,
     Verdict,
@@ -33,17 +24,16 @@ from detections.content_inspection import (
     inspect_content,
 )
 from detections.resources import created_document_resources
+from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.models.ssm_calls import HIDDEN
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
-from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
+from ssm_detect.state.block import StateKey
+from ssm_detect.state.first_seen import FirstSeen, FirstSeenReading, Sighting
 
 CREATIONS = "created"
-# A creation can arrive this late (CloudTrail delivery, replays of overlapping exports) and still
-# be judged against the full window; members older than window + lateness are dropped.
-LATENESS = timedelta(days=1)
 # Past this many recent creations a principal is plainly not rare; older members add nothing.
 MAX_MEMBERS = 64
 # SSM accepts documents up to 64 KB: the finding keeps all of a real one, so a notification can
@@ -79,7 +69,7 @@ METADATA = DetectionMetadata(
 )
 
 
-class RareCommandDocumentCreatorDetection(Detection):
+class RareCommandDocumentCreatorDetection(StatefulDetection[Sighting, FirstSeenReading]):
     metadata: ClassVar[DetectionMetadata] = METADATA
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
@@ -91,40 +81,30 @@ class RareCommandDocumentCreatorDetection(Detection):
             and (settings.include_service_principals or not event.principal.is_aws_service)
         )
 
-    def state_update(
-        self, event: SsmEvent, settings: Settings, prior: Prior = NO_PRIOR
-    ) -> StateUpdate:
-        del prior
-        member = members.encode(to_epoch(event.record.event_time), event.event_id)
-        return StateUpdate(
-            key=_state_key(event),
-            add={CREATIONS: frozenset({member})},
-            retention=settings.history_window + LATENESS,
-        )
+    def block(self, settings: Settings) -> FirstSeen:
+        # `created`: the attribute deployed items already use, so no history is lost.
+        return FirstSeen(settings.history_window, keep=MAX_MEMBERS, attribute=CREATIONS)
 
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
-    ) -> Verdict | None:
+    def observe(
+        self, event: SsmEvent, settings: Settings, prior: Prior
+    ) -> Observed[Sighting] | None:
+        del settings, prior
+        key = StateKey("creator", event.account_id, event.principal.key)
+        return Observed(key, Sighting(to_epoch(event.record.event_time), event.event_id))
+
+    def judge(
+        self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior
+    ) -> tuple[Verdict, ...]:
         del prior
         call = event.call
-        if not isinstance(call, CreateDocumentCall):
-            return None
-        now = to_epoch(event.record.event_time)
-        oldest = now - int(settings.history_window.total_seconds())
-        own = (now, event.event_id)
-        earlier = [
-            created
-            for created in members.decode_all(state.get(CREATIONS, ()))
-            if oldest <= created[0] and created < own
-        ]
-        if earlier:
-            return None
+        if not isinstance(call, CreateDocumentCall) or not reading.first:
+            return ()
         record = event.record
         report = inspect_document(call)
         severity, reasons = (
             escalate(METADATA.severity, report) if report else (METADATA.severity, ())
         )
-        return Verdict(
+        verdict = Verdict(
             summary=(
                 f"{event.principal.key} created Command document {call.document_name!s} and had "
                 f"created none in the previous {settings.history_window.days} days"
@@ -139,20 +119,7 @@ class RareCommandDocumentCreatorDetection(Detection):
             context=_context(call, settings)
             | ({"content_findings": hits_context(report)} if report else {}),
         )
-
-    def state_prune(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot
-    ) -> StatePrune | None:
-        del settings
-        held = state.get(CREATIONS, frozenset())
-        if len(held) <= MAX_MEMBERS:
-            return None
-        newest = sorted(held)[-MAX_MEMBERS:]
-        return StatePrune(key=_state_key(event), remove={CREATIONS: held - frozenset(newest)})
-
-
-def _state_key(event: SsmEvent) -> str:
-    return f"creator#{event.account_id}#{event.principal.key}"
+        return (verdict,)
 
 
 def visible_content(call: CreateDocumentCall) -> str | None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ssm_detect.findings import Resource, ResourceType
 from ssm_detect.principal import Principal
 from ssm_detect.ssm_event import SsmEvent
+
+if TYPE_CHECKING:
+    from detections.evidence import Actor
 
 # Documents AWS owns and shares with every account have no account in their ARN.
 _AWS_OWNED_PREFIXES = ("AWS-", "AWSSupport-", "AWSEC2-", "AmazonCloudWatch-", "AWSFleetManager-")
@@ -22,15 +27,48 @@ def instance_resource(instance_id: str, region: str, account: str, partition: st
         arn = f"arn:{partition}:ssm:{region}:{account}:managed-instance/{instance_id}"
         return Resource(type=ResourceType.MANAGED_INSTANCE, id=arn, label=instance_id)
     arn = f"arn:{partition}:ec2:{region}:{account}:instance/{instance_id}"
-    return Resource(type=ResourceType.EC2_INSTANCE, id=arn, label=instance_id)
+    return Resource(
+        type=ResourceType.EC2_INSTANCE,
+        id=arn,
+        label=instance_id,
+        region=region or None,
+        account_id=account,
+    )
 
 
 def document_resource(name: str, region: str, account: str, partition: str) -> Resource:
+    """The document a call names, in its own region and account (an ARN names its own)."""
     if name.startswith("arn:"):
-        return Resource(type=ResourceType.SSM_DOCUMENT, id=name, label=name.rsplit("/", 1)[-1])
+        owner_account, owner_region, short = regional_name(name, region, account)
+        return Resource(
+            type=ResourceType.SSM_DOCUMENT,
+            id=name,
+            label=short,
+            region=owner_region or None,
+            account_id=owner_account or None,
+        )
     owner = "" if name.startswith(_AWS_OWNED_PREFIXES) else account
     arn = f"arn:{partition}:ssm:{region}:{owner}:document/{name}"
-    return Resource(type=ResourceType.SSM_DOCUMENT, id=arn, label=name)
+    return Resource(
+        type=ResourceType.SSM_DOCUMENT,
+        id=arn,
+        label=name,
+        region=region or None,
+        account_id=owner or None,
+    )
+
+
+def regional_name(name: str, region: str, account: str) -> tuple[str, str, str]:
+    """(account, region, name) of a regional resource a call names: a plain name lives in the
+    call's own account and region; an ARN (`arn:aws:ssm:us-west-2:111122223333:document/X`,
+    a document shared from another account, say) names its own. An ARN part left empty
+    keeps the call's."""
+    if not name.startswith("arn:"):
+        return account, region, name
+    parts = name.split(":", 5)
+    if len(parts) < 6:  # not an ARN after all: the name as written
+        return account, region, name
+    return parts[4] or account, parts[3] or region, parts[5].rsplit("/", 1)[-1]
 
 
 def principal_resources(principal: Principal) -> tuple[Resource, ...]:
@@ -42,6 +80,18 @@ def principal_resources(principal: Principal) -> tuple[Resource, ...]:
         found.append(Resource(type=ResourceType.IAM_USER, id=principal.arn))
     if principal.access_key_id:
         found.append(Resource(type=ResourceType.ACCESS_KEY, id=principal.access_key_id))
+    return tuple(found)
+
+
+def actor_resources(actor: Actor) -> tuple[Resource, ...]:
+    """`principal_resources` for an actor a state block remembered."""
+    found: list[Resource] = []
+    if actor.role_arn:
+        found.append(Resource(type=ResourceType.IAM_ROLE, id=actor.role_arn))
+    elif actor.arn and ":user/" in actor.arn:
+        found.append(Resource(type=ResourceType.IAM_USER, id=actor.arn))
+    if actor.access_key_id:
+        found.append(Resource(type=ResourceType.ACCESS_KEY, id=actor.access_key_id))
     return tuple(found)
 
 

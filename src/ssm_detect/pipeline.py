@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from detections.base import Detection, DetectionMetadata, Prior, Verdict
-from ssm_detect.findings import Finding, PrincipalRef, finding_id
+from detections.evidence import Actor
+from ssm_detect.findings import Finding, finding_id
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.state import StateStore
@@ -55,7 +56,7 @@ class Pipeline:
         state: StateSnapshot = self.store.apply(update) if update else {}
         verdicts = detection.evaluate_all(event, self.settings, state, prior)
         if update:
-            prune = detection.state_prune(event, self.settings, state)
+            prune = detection.state_prune(event, self.settings, state, prior)
             if prune:
                 self.store.prune(prune)
         return verdicts
@@ -64,34 +65,27 @@ class Pipeline:
 def build_finding(
     metadata: DetectionMetadata, verdict: Verdict, event: SsmEvent, settings: Settings
 ) -> Finding:
-    principal = event.principal
+    subject = verdict.subject or Actor.of(event)
     severity, reasons = verdict.severity, verdict.severity_reasons
-    if settings.is_automation(principal):
+    if settings.is_automation(subject.principal()):
         severity = severity.lowered(2)
         reasons = (*reasons, "lowered two steps: known automation (AUTOMATION_PRINCIPALS_JSON)")
     override = settings.severity_overrides.get(metadata.id)
     if override is not None and override != severity:
         severity, reasons = override, (*reasons, f"set to {override} by configuration")
+    principal = subject.principal_ref()
     return Finding(
-        id=finding_id(metadata.id, event.account_id, principal.key, verdict.decisive_event_id),
+        id=finding_id(metadata.id, subject.account_id, principal.key, verdict.decisive_event_id),
         detection_id=metadata.id,
         title=metadata.title,
         description=f"{metadata.description} {verdict.summary}.",
         severity=severity,
         severity_reasons=reasons,
-        account_id=event.account_id,
-        region=event.record.aws_region,
-        principal=PrincipalRef(
-            key=principal.key,
-            type=principal.type,
-            arn=principal.arn,
-            role_arn=principal.role_arn,
-            session_name=principal.session_name,
-            access_key_id=principal.access_key_id,
-            is_aws_service=principal.is_aws_service,
-        ),
-        source_ip=event.record.source_ip_address,
-        user_agent=event.record.user_agent,
+        account_id=subject.account_id,
+        region=subject.region,
+        principal=principal,
+        source_ip=subject.source_ip,
+        user_agent=subject.user_agent,
         event_ids=verdict.event_ids,
         first_seen=verdict.first_seen,
         last_seen=verdict.last_seen,

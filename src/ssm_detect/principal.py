@@ -1,8 +1,12 @@
 """Who counts as one actor: the principal key the stateful detections group by.
 
 Panther's `actor_user` and Elastic's current new-terms rule both key on the *role* for assumed
-roles, so a role's many sessions are one actor. Identity Center permission-set roles
-(`AWSReservedSSO_*`) are shared by many people, so there the human behind the session counts.
+roles, so a role's many sessions are one actor. Identity Center permission-set roles are shared
+by many people, so there the human behind the session counts. A permission-set role is one
+under the path `aws-reserved/sso.amazonaws.com/`, which only Identity Center can create; its
+name starts `AWSReservedSSO_`, but anyone can name an ordinary role that way, and keying such a
+look-alike by session would let session-name rotation split its fan-out, so the name alone is
+an ordinary role.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from ssm_detect.models.identity import (
 AWS_SERVICE_SOURCES = frozenset(
     {"ssm.amazonaws.com", "ssm-guiconnect.amazonaws.com", "inspector2.amazonaws.com"}
 )
-_IDENTITY_CENTER_ROLE_PREFIX = "AWSReservedSSO_"
 _IDENTITY_CENTER_ROLE_PATH = ":role/aws-reserved/sso.amazonaws.com/"
 _SERVICE_LINKED_ROLE_PATH = ":role/aws-service-role/"
 # The key is part of state and ledger keys (`<kind>#<account>#<principal key>`), which DynamoDB
@@ -110,10 +113,7 @@ def _assumed_role_key(
 ) -> str:
     if keying is PrincipalKeying.SESSION or role_arn is None:
         return session_arn or f"role-session:{role_arn}/{session}"
-    role_name = role_arn.rsplit("/", 1)[-1]
-    shared_by_people = (
-        role_name.startswith(_IDENTITY_CENTER_ROLE_PREFIX) or _IDENTITY_CENTER_ROLE_PATH in role_arn
-    )
+    shared_by_people = _IDENTITY_CENTER_ROLE_PATH in role_arn
     if shared_by_people and session:
         return f"{role_arn}/{session}"
     return role_arn

@@ -1,0 +1,137 @@
+"""Evidence a multi-event finding carries, in the shapes CONTRACTS.md fixes for the renderers.
+
+- `contributing_event`: one entry of `context["contributing_events"]` (every finding decided by
+  more than one event), so each event links to CloudTrail in its own region and account.
+- `Actor`: one entry of `context["actors"]` (findings with more than one actor: a chain's
+  creator and executor), and what a chain remembers of the half it has not seen yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ssm_detect.findings import PrincipalRef
+from ssm_detect.models.event_time import to_epoch
+from ssm_detect.principal import Principal
+from ssm_detect.ssm_event import SsmEvent
+
+ACTOR_FIELDS = (
+    "arn",
+    "principal_key",
+    "type",
+    "session_name",
+    "access_key_id",
+    "source_ip",
+    "user_agent",
+    "event_id",
+    "event_time",
+    "region",
+    "account_id",
+)
+
+
+def iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def contributing_event(event_id: str, epoch: int, region: str, account_id: str) -> dict[str, str]:
+    return {
+        "event_id": event_id,
+        "event_time": iso(epoch),
+        "region": region,
+        "account_id": account_id,
+    }
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made one of a finding's calls, with the call's own time and place."""
+
+    principal_key: str
+    type: str
+    event_id: str
+    event_time: str
+    region: str
+    account_id: str
+    arn: str | None = None
+    role_arn: str | None = None
+    session_name: str | None = None
+    access_key_id: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    is_aws_service: bool = False
+
+    @classmethod
+    def of(cls, event: SsmEvent) -> Actor:
+        principal, record = event.principal, event.record
+        return cls(
+            principal_key=principal.key,
+            type=principal.type,
+            event_id=event.event_id,
+            event_time=iso(to_epoch(record.event_time)),
+            region=record.aws_region,
+            account_id=event.account_id,
+            arn=principal.arn,
+            role_arn=principal.role_arn,
+            session_name=principal.session_name,
+            access_key_id=principal.access_key_id,
+            source_ip=record.source_ip_address,
+            user_agent=record.user_agent,
+            is_aws_service=principal.is_aws_service,
+        )
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Actor:
+        """From what a state block stored (`as_data`); missing or odd values become None."""
+
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            return value if isinstance(value, str) else None
+
+        return cls(
+            principal_key=text("principal_key") or "unknown",
+            type=text("type") or "Unknown",
+            event_id=text("event_id") or "unknown",
+            event_time=text("event_time") or "",
+            region=text("region") or "",
+            account_id=text("account_id") or "",
+            arn=text("arn"),
+            role_arn=text("role_arn"),
+            session_name=text("session_name"),
+            access_key_id=text("access_key_id"),
+            source_ip=text("source_ip"),
+            user_agent=text("user_agent"),
+            is_aws_service=data.get("is_aws_service") is True,
+        )
+
+    def as_data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def as_context(self) -> dict[str, str | None]:
+        """The contract's actor: exactly `ACTOR_FIELDS`."""
+        data = self.as_data()
+        return {name: data[name] for name in ACTOR_FIELDS}
+
+    def principal(self) -> Principal:
+        return Principal(
+            key=self.principal_key,
+            type=self.type,
+            arn=self.arn,
+            role_arn=self.role_arn,
+            session_name=self.session_name,
+            access_key_id=self.access_key_id,
+            is_aws_service=self.is_aws_service,
+        )
+
+    def principal_ref(self) -> PrincipalRef:
+        return PrincipalRef(
+            key=self.principal_key,
+            type=self.type,
+            arn=self.arn,
+            role_arn=self.role_arn,
+            session_name=self.session_name,
+            access_key_id=self.access_key_id,
+            is_aws_service=self.is_aws_service,
+        )
