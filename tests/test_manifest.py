@@ -49,7 +49,12 @@ def test_manifest_names_only_known_detections_and_files() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
-def test_event_file_fires_exactly_its_manifest_entry(case: dict[str, Any], invoke: Invoke) -> None:
+def test_event_file_fires_exactly_its_manifest_entry(
+    case: dict[str, Any], invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Settings the case needs (read when the handler wires itself, at its first event).
+    for name, value in (case.get("env") or {}).items():
+        monkeypatch.setenv(name, value)
     for given in case.get("given_events", []):
         invoke(load_event(given))
     event = load_event(case["file"])

@@ -3,10 +3,13 @@
 from detections.base import Detection, DetectionMetadata, Verdict
 from detections.created_document_executed import CreatedDocumentExecutedDetection
 from detections.distributed_command import DistributedCommandDetection
+from detections.hybrid_activation import HybridActivationDetection
 from detections.interactive_session_command import InteractiveSessionCommandDetection
 from detections.malicious_document_content import MaliciousDocumentContentDetection
 from detections.rare_document_creator import RareCommandDocumentCreatorDetection
+from detections.securestring_harvesting import SecureStringHarvestingDetection
 from detections.send_command import SendCommandDetection
+from detections.session_fanout import SessionFanoutDetection
 from detections.session_tunnel import SessionTunnelDetection
 
 
@@ -21,6 +24,9 @@ def all_detections() -> tuple[Detection, ...]:
         # Issue 13: sessions, secrets, activations.
         SessionTunnelDetection(),
         InteractiveSessionCommandDetection(),
+        SessionFanoutDetection(),
+        SecureStringHarvestingDetection(),
+        HybridActivationDetection(),
     )
 
 

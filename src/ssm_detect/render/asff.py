@@ -97,6 +97,9 @@ _API_BY_DETECTION = {
     "AWS.SSM.CreatedDocumentExecuted": "SendCommand",
     "AWS.SSM.SessionTunnel": "StartSession",
     "AWS.SSM.InteractiveSessionCommand": "StartSession",
+    "AWS.SSM.SessionFanout": "StartSession",
+    "AWS.SSM.SecureStringHarvesting": "GetParameters",
+    "AWS.SSM.HybridActivation": "CreateActivation",
 }
 _PRINCIPAL_TYPES = (ResourceType.IAM_ROLE, ResourceType.IAM_USER, ResourceType.ACCESS_KEY)
 _ASFF_TYPE = {
