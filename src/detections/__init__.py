@@ -9,6 +9,7 @@ from detections.malicious_document_content import MaliciousDocumentContentDetect
 from detections.rare_document_creator import RareCommandDocumentCreatorDetection
 from detections.securestring_harvesting import SecureStringHarvestingDetection
 from detections.send_command import SendCommandDetection
+from detections.session_after_logging_tampering import SessionAfterLoggingTamperingDetection
 from detections.session_fanout import SessionFanoutDetection
 from detections.session_tunnel import SessionTunnelDetection
 
@@ -27,6 +28,8 @@ def all_detections() -> tuple[Detection, ...]:
         SessionFanoutDetection(),
         SecureStringHarvestingDetection(),
         HybridActivationDetection(),
+        # After every detection whose verdict on a preferences change it chains on.
+        SessionAfterLoggingTamperingDetection(),
     )
 
 

@@ -100,6 +100,7 @@ _API_BY_DETECTION = {
     "AWS.SSM.SessionFanout": "StartSession",
     "AWS.SSM.SecureStringHarvesting": "GetParameters",
     "AWS.SSM.HybridActivation": "CreateActivation",
+    "AWS.SSM.SessionAfterLoggingTampering": "StartSession",
 }
 _PRINCIPAL_TYPES = (ResourceType.IAM_ROLE, ResourceType.IAM_USER, ResourceType.ACCESS_KEY)
 _ASFF_TYPE = {
