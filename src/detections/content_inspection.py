@@ -205,6 +205,21 @@ def _strings_of(text: str) -> tuple[str, list[str]]:
     return "text", [text]
 
 
+def parse_document(text: str) -> dict[str, object] | None:
+    """An SSM document's content as a mapping (JSON or YAML, same bounds as the inspector);
+    None when it does not parse or is not a mapping."""
+    if len(text) > MAX_CONTENT_CHARS or _nesting_depth(text) > MAX_NESTING:
+        return None
+    for parse in (json.loads, _safe_yaml):
+        try:
+            document = parse(text)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(document, dict):
+            return document
+    return None
+
+
 def _nesting_depth(text: str) -> int:
     """An upper bound on how deep a JSON or YAML document nests: flow brackets (counted even
     inside strings, which can only overestimate) and block indentation (two spaces a level)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ssm_detect.execution_calls import ExecutionCall, execution_call_of
 from ssm_detect.models.cloudtrail import CloudTrailRecord
 from ssm_detect.models.ssm_calls import (
     CreateDocumentRequest,
@@ -68,7 +69,7 @@ class CreateDocumentCall:
         return self.request.name or (described.name if described else None)
 
 
-SsmCall = SendCommandCall | CreateDocumentCall
+SsmCall = SendCommandCall | CreateDocumentCall | ExecutionCall
 
 
 @dataclass(frozen=True)
@@ -105,4 +106,4 @@ def _call_of(record: CloudTrailRecord) -> SsmCall | None:
             CreateDocumentRequest.model_validate(request),
             CreateDocumentResponse.model_validate(response),
         )
-    return None
+    return execution_call_of(record)
