@@ -35,12 +35,37 @@ class ConfigurationError(Exception):
     """The deployment is misconfigured: fail loudly at start, not per event."""
 
 
+# One AWS call's time budget. botocore's defaults (60 s to connect, 60 s to read) equal the
+# function's timeout: one stalled connection would consume the whole invocation, so none of the
+# retries below could happen inside it and the metrics flush would be skipped. Our calls are
+# single-item writes, one SNS publish, one Security Hub batch: a healthy one answers well under
+# a second, so a stall is cut after 1 s (connect) or 3 s (read) and retried on a fresh
+# connection. `worst_case_call_seconds()` is tested against the template's function timeout.
+CONNECT_TIMEOUT_SECONDS = 1
+READ_TIMEOUT_SECONDS = 3
+MAX_RETRIES = 4
+"""botocore's `max_attempts` counts retries: 1 + 4 = 5 attempts (tests/test_faults.py)."""
+_STANDARD_MODE_MAX_BACKOFF_SECONDS = 20
+
+
+def worst_case_call_seconds() -> float:
+    """The longest one AWS call can take before it raises: every attempt stalls to its
+    timeouts, and standard mode sleeps up to min(2**n, 20) s before retry n + 1."""
+    attempts = 1 + MAX_RETRIES
+    backoff = sum(min(1 << n, _STANDARD_MODE_MAX_BACKOFF_SECONDS) for n in range(MAX_RETRIES))
+    return attempts * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + backoff
+
+
 def _retrying() -> Config:
     from botocore.config import Config  # noqa: PLC0415
 
-    # Standard retry mode retries throttling and 5xx with backoff before we give up and let
-    # Lambda's own retry take over.
-    return Config(retries={"mode": "standard", "max_attempts": 4})
+    # Standard retry mode retries throttling, 5xx and timeouts with backoff before we give up
+    # and let Lambda's own retry take over.
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "max_attempts": MAX_RETRIES},
+    )
 
 
 def dynamodb_client() -> DynamoDBClient:
