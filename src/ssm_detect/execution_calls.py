@@ -158,7 +158,9 @@ class MaintenanceWindowTaskCall:
 
     @property
     def malformed_fields(self) -> tuple[str, ...]:
-        return _malformed(self.task, self.task.task_invocation_parameters)
+        invocation = self.task.task_invocation_parameters
+        nested = invocation if isinstance(invocation, TolerantCall) else None
+        return _malformed(self.task, nested)
 
 
 ExecutionCall = (

@@ -120,7 +120,8 @@ class MaintenanceWindowTask(TolerantCall):
     targets: Targets = ()
     service_role_arn: Text | None = Field(default=None, alias="serviceRoleArn")
     task_parameters: FreeFormJson = Field(default=None, alias="taskParameters")
-    task_invocation_parameters: TaskInvocationParameters | None = Field(
+    # CloudTrail writes `HIDDEN_DUE_TO_SECURITY_REASONS` here in most records: a string.
+    task_invocation_parameters: TaskInvocationParameters | str | None = Field(
         default=None, alias="taskInvocationParameters"
     )
     name: Name | None = None
@@ -128,7 +129,7 @@ class MaintenanceWindowTask(TolerantCall):
     @property
     def parameters(self) -> object:
         """The parameters the task passes to its document, wherever the caller put them."""
-        invocation = self.task_invocation_parameters
+        invocation = self._invocation
         if invocation and invocation.run_command and invocation.run_command.parameters:
             return invocation.run_command.parameters
         if invocation and invocation.automation and invocation.automation.parameters:
@@ -136,7 +137,12 @@ class MaintenanceWindowTask(TolerantCall):
         return self.task_parameters
 
     @property
-    def output_bucket(self) -> str | None:
+    def _invocation(self) -> TaskInvocationParameters | None:
         invocation = self.task_invocation_parameters
+        return invocation if isinstance(invocation, TaskInvocationParameters) else None
+
+    @property
+    def output_bucket(self) -> str | None:
+        invocation = self._invocation
         run = invocation.run_command if invocation else None
         return run.output_s3_bucket_name if run else None
