@@ -128,14 +128,21 @@ def lambda_runtime(
     notifiers: list[FindingSink] = []
     recorders: list[FindingSink] = [LogSink(logger)]
     topic = env.get("FINDINGS_TOPIC_ARN", "").strip()
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     if topic:
+        from ssm_detect.render.sns_message import RenderOptions  # noqa: PLC0415
         from ssm_detect.sinks.sns import SnsSink  # noqa: PLC0415
 
-        notifiers.append(SnsSink(clients.sns_client(), topic))
+        # Links to the Security Hub finding open where this function imports it.
+        options = RenderOptions(
+            import_region=region,
+            import_account=account,
+            redact_content=_flag(env.get("REDACT_CONTENT_IN_NOTIFICATIONS", "false")),
+        )
+        notifiers.append(SnsSink(clients.sns_client(), topic, options))
     if _flag(env.get("SECURITY_HUB_ENABLED", "false")):
         from ssm_detect.sinks.securityhub import SecurityHubSink  # noqa: PLC0415
 
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
         recorders.append(
             SecurityHubSink(
                 clients.securityhub_client(),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ssm_detect.findings import Finding
-from ssm_detect.render.sns_message import format_sns
+from ssm_detect.render.sns_message import DEFAULT_OPTIONS, RenderOptions, format_sns
 
 if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
@@ -15,13 +15,16 @@ if TYPE_CHECKING:
 class SnsSink:
     name = "sns"
 
-    def __init__(self, client: SNSClient, topic_arn: str) -> None:
+    def __init__(
+        self, client: SNSClient, topic_arn: str, options: RenderOptions = DEFAULT_OPTIONS
+    ) -> None:
         self._client = client
         self._topic_arn = topic_arn
+        self._options = options
 
     def send(self, findings: Sequence[Finding]) -> None:
         for finding in findings:
-            message = format_sns(finding)
+            message = format_sns(finding, self._options)
             attributes: Any = message.message_attributes
             self._client.publish(
                 TopicArn=self._topic_arn,
