@@ -3,9 +3,14 @@ running and its record intact. `make validate` lints the same file (cfn-lint, ch
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ssm_detect import wiring
+from ssm_detect.settings import Settings
 from tests import cfn
 
 
@@ -66,3 +71,151 @@ def test_template_log_group_is_kept_and_a_new_stack_of_the_same_name_gets_its_ow
     ]
     assert context.endswith(f":log-group:{name}")
     assert context_vars == variables
+
+
+# --- deploy-time validation (point 5) ----------------------------------------------------------
+
+JSON_PARAMETERS = [
+    "AllowlistJson",
+    "AutomationPrincipalsJson",
+    "SeverityOverridesJson",
+    "SuppressionOverridesJson",
+    "TrustedAccountsJson",
+    "KnownOutputBucketsJson",
+]
+VALID = {
+    "AllowlistJson": [
+        "{}",
+        '{"AWS.SSM.SendCommand": {"principals": ["arn:aws:iam::*:role/PatchAutomation"],'
+        ' "documents": ["AWS-RunPatchBaseline"]}}',
+        '{"*": {"principals": ["arn:aws:iam::*:role/PatchAutomation"]}, "AWS.SSM.SendCommand":'
+        ' {"documents": ["AWS-RunPatchBaseline", "AWS-ConfigureAWSPackage"]}}',
+    ],
+    "AutomationPrincipalsJson": ["[]", '["arn:aws:iam::*:role/PatchAutomation"]'],
+    "SeverityOverridesJson": [
+        "{}",
+        '{"AWS.SSM.SendCommand": "MEDIUM"}',
+        '{"AWS.SSM.RareCommandDocumentCreator": "informational"}',
+    ],
+    "SuppressionOverridesJson": ["{}", '{"AWS.SSM.SendCommand": 240}'],
+    "TrustedAccountsJson": ["[]", '["111122223333", "444455556666"]'],
+    "KnownOutputBucketsJson": ["[]", '["org-ssm-output-*"]'],
+}
+INVALID = {
+    "AllowlistJson": [
+        '{"*": {"documents": ["AWS-RunShellScript"]',
+        '{"*": {"principals": "arn:aws:iam::*:role/Patch"}}',
+        '{"*": {"principal": ["*"]}}',
+        "[]",
+    ],
+    "AutomationPrincipalsJson": ['"arn:aws:iam::*:role/Patch"', "[arn]", "{}"],
+    "SeverityOverridesJson": ['{"AWS.SSM.SendCommand": "HIHG"}', '{"a": 1}'],
+    "SuppressionOverridesJson": ['{"AWS.SSM.SendCommand": "ten"}', '{"a": -1}', '{"a": 01}'],
+    "TrustedAccountsJson": ['"111122223333"', "[111122223333]", "{}"],
+    "KnownOutputBucketsJson": ['"bucket"', "[bucket]"],
+}
+
+
+def _environment_variable(template: dict[str, object], parameter: str) -> str:
+    variables = cfn.properties(template, "DetectorFunction")["Environment"]["Variables"]
+    (name,) = [k for k, v in variables.items() if v == {"Ref": parameter}]
+    return str(name)
+
+
+def _pattern(template: dict[str, object], parameter: str) -> re.Pattern[str]:
+    return re.compile(template["Parameters"][parameter]["AllowedPattern"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("parameter", JSON_PARAMETERS)
+def test_template_json_parameters_are_checked_before_deploying(
+    template: dict[str, object], parameter: str
+) -> None:
+    pattern = _pattern(template, parameter)
+    variable = _environment_variable(template, parameter)
+    assert pattern.fullmatch(template["Parameters"][parameter]["Default"])  # type: ignore[index]
+    for value in VALID[parameter]:
+        assert pattern.fullmatch(value), value
+        assert Settings.from_env_failsafe({variable: value})[1] == []
+    for value in INVALID[parameter]:
+        assert not pattern.fullmatch(value), value
+
+
+@pytest.mark.parametrize("parameter", JSON_PARAMETERS)
+def test_template_every_value_the_pattern_admits_is_a_valid_setting(
+    template: dict[str, object], parameter: str
+) -> None:
+    """The pattern is no looser than the parser: whatever CloudFormation lets through, the
+    function accepts (so a deploy-time pass means a run-time pass)."""
+    pattern = _pattern(template, parameter)
+    variable = _environment_variable(template, parameter)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.from_regex(pattern, fullmatch=True))
+    def parses(value: str) -> None:
+        Settings.from_env({variable: value})
+
+    parses()
+
+
+def _evaluate(expression: object, parameters: dict[str, str]) -> object:
+    """CloudFormation's rule functions, enough for this template's Rules."""
+    if isinstance(expression, dict):
+        ((name, argument),) = expression.items()
+        if name == "Ref":
+            return parameters[argument]
+        values = [_evaluate(a, parameters) for a in cfn.as_list(argument)]
+        functions = {
+            "Fn::Equals": lambda v: v[0] == v[1],
+            "Fn::Not": lambda v: not v[0],
+            "Fn::And": all,
+            "Fn::Or": any,
+        }
+        return functions[name](values)
+    return expression
+
+
+def refused_by_rules(template: dict[str, object], **given_parameters: str) -> list[str]:
+    parameters = {n: str(p.get("Default", "")) for n, p in template["Parameters"].items()}  # type: ignore[attr-defined]
+    parameters.update(given_parameters)
+    refused = []
+    for name, rule in template["Rules"].items():  # type: ignore[attr-defined]
+        if not _evaluate(rule.get("RuleCondition", True), parameters):
+            continue
+        if not all(_evaluate(a["Assert"], parameters) for a in rule["Assertions"]):
+            refused.append(name)
+    return refused
+
+
+def test_template_defaults_pass_the_rules(template: dict[str, object]) -> None:
+    assert refused_by_rules(template) == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        ({"SlackWorkspaceId": "T012ABCDEF"}, ["SlackNeedsBothIds"]),
+        ({"SlackChannelId": "C0123ABCD"}, ["SlackNeedsBothIds"]),
+        ({"SlackWorkspaceId": "T012ABCDEF", "SlackChannelId": "C0123ABCD"}, []),
+        ({"EventBusName": "security"}, ["CustomBusNeedsOrganization"]),
+        ({"EventBusName": "security", "OrganizationId": "o-a1b2c3d4e5"}, []),
+    ],
+)
+def test_template_rules_refuse_combinations_that_cannot_work(
+    template: dict[str, object], parameters: dict[str, str], refused: list[str]
+) -> None:
+    assert refused_by_rules(template, **parameters) == refused
+
+
+def test_template_no_alarm_subscriber_is_stated_in_the_outputs(
+    template: dict[str, object],
+) -> None:
+    output = template["Outputs"]["WarningAlarmsReachNoOne"]  # type: ignore[index]
+    condition = template["Conditions"][output["Condition"]]  # type: ignore[index]
+    assert {"Fn::Not": [{"Condition": "HasAlarmEmail"}]} in condition["Fn::And"]
+    assert {"Fn::Not": [{"Condition": "HasSlack"}]} in condition["Fn::And"]
+
+
+def test_template_bad_settings_alarm_reaches_the_alarm_topic(template: dict[str, object]) -> None:
+    alarm = cfn.properties(template, "BadSettingsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("SsmDetect", "BadSettings")
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]

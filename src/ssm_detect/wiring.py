@@ -11,7 +11,7 @@ from detections import all_detections
 from ssm_detect.delivery import Dispatcher
 from ssm_detect.ledger.sqlite import SqliteLedger
 from ssm_detect.pipeline import Pipeline
-from ssm_detect.settings import Settings
+from ssm_detect.settings import SettingProblem, Settings
 from ssm_detect.sinks import FindingSink
 from ssm_detect.sinks.collect import CollectingSink
 from ssm_detect.sinks.log import InfoLogger, LogSink
@@ -29,10 +29,13 @@ if TYPE_CHECKING:
 class Runtime:
     pipeline: Pipeline
     dispatcher: Dispatcher
+    setting_problems: tuple[SettingProblem, ...] = ()
+    """Settings that did not parse and run on their defaults (alarmed on every invocation)."""
 
 
 class ConfigurationError(Exception):
-    """The deployment is misconfigured: fail loudly at start, not per event."""
+    """The deployment cannot work at all (no state table): fail loudly at start. A bad
+    detection setting is not one: it falls back to its default and is reported."""
 
 
 # One AWS call's time budget. botocore's defaults (60 s to connect, 60 s to read) equal the
@@ -110,19 +113,21 @@ def lambda_runtime(
     *,
     on_unavailable: Callable[[str], None] | None = None,
     on_sink_failure: Callable[[str, Exception], None] | None = None,
+    on_bad_setting: Callable[[SettingProblem], None] | None = None,
 ) -> Runtime:
     """The Lambda's wiring. `account` is the function's own account: Security Hub imports
-    findings under it (see render/asff.py for the cross-account choice)."""
+    findings under it (see render/asff.py for the cross-account choice). Each setting that
+    does not parse is passed to `on_bad_setting` and replaced by its default."""
     from ssm_detect.ledger.dynamodb import DynamoDbLedger  # noqa: PLC0415
     from ssm_detect.state.dynamodb import DynamoDbStateStore  # noqa: PLC0415
 
     table = env.get("STATE_TABLE_NAME")
     if not table:
         raise ConfigurationError("STATE_TABLE_NAME is not set")
-    try:
-        settings = Settings.from_env(env)
-    except ValueError as error:
-        raise ConfigurationError(f"invalid detection settings: {error}") from error
+    settings, problems = Settings.from_env_failsafe(env)
+    for problem in problems:
+        if on_bad_setting is not None:
+            on_bad_setting(problem)
     clients = clients or AwsClients()
     dynamodb = clients.dynamodb_client()
     notifiers: list[FindingSink] = []
@@ -160,7 +165,7 @@ def lambda_runtime(
         on_sink_failure=on_sink_failure,
     )
     pipeline = Pipeline(all_detections(), DynamoDbStateStore(dynamodb, table), settings)
-    return Runtime(pipeline=pipeline, dispatcher=dispatcher)
+    return Runtime(pipeline=pipeline, dispatcher=dispatcher, setting_problems=tuple(problems))
 
 
 def _flag(text: str) -> bool:
