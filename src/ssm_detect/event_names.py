@@ -27,5 +27,20 @@ EXECUTION_PATHS = (
 )
 """Every other way SSM runs a caller's code, or changes what it runs (issue 12)."""
 
-DETECTED_EVENT_NAMES: tuple[str, ...] = (*SEND_AND_CREATE, *EXECUTION_PATHS)
+SESSIONS_SECRETS_ACTIVATIONS = (
+    "StartSession",
+    "CreateActivation",
+    "GetParameter",
+    "GetParameters",
+    "GetParametersByPath",
+    "DescribeParameters",
+)
+"""Session Manager, Parameter Store and hybrid activations (issue 13); the read-only ones
+reach EventBridge only through the switchable secret-read rules."""
+
+DETECTED_EVENT_NAMES: tuple[str, ...] = (
+    *SEND_AND_CREATE,
+    *EXECUTION_PATHS,
+    *SESSIONS_SECRETS_ACTIVATIONS,
+)
 """Every name the detections read, in the order the rules list them."""
