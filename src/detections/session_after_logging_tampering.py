@@ -119,9 +119,11 @@ class SessionAfterLoggingTamperingDetection(StatefulDetection[Mention, Correlati
         )
         data = Actor.of(event).as_data()
         if side is Side.FIRST:
-            proven = any(d in prior for d in TAMPERING_DETECTIONS)
+            # What the new preferences say when the record shows them; a tampering verdict on
+            # another kind of call (no preferences content to read) stands as "off".
             request = event.record.request_parameters or {}
-            data["logging"] = "off" if proven else _logging_after(request)
+            preferences = request.get("name") == PREFERENCES_DOCUMENT
+            data["logging"] = _logging_after(request) if preferences else "off"
         return Observed(key, Mention(to_epoch(event.record.event_time), event.event_id, side, data))
 
     def judge(
