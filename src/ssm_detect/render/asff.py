@@ -40,7 +40,9 @@ from typing import Any
 from urllib.parse import quote
 
 from ssm_detect.findings import Finding, Resource, ResourceType
+from ssm_detect.render import evidence
 from ssm_detect.render.escape import ELLIPSIS, as_text, one_line, truncate
+from ssm_detect.render.evidence import CONTENT_KEY
 from ssm_detect.render.facts import (
     ACTORS,
     CONTRIBUTING_EVENTS,
@@ -429,11 +431,24 @@ def _product_fields(finding: Finding, count: int) -> dict[str, str]:
     for key in sorted(set(finding.context) - {ACTORS, CONTRIBUTING_EVENTS}):
         if len(product) >= MAX_PRODUCT_FIELDS:
             break
-        value = finding.context[key]
+        value = _content_excerpt(finding) if key == CONTENT_KEY else finding.context[key]
         if as_text(value).strip():
             name = truncate(f"{CONTEXT_PREFIX}{one_line(key, 100)}", MAX_PRODUCT_FIELD_KEY)
             product[name] = _field_value(value)
     return product
+
+
+def _content_excerpt(finding: Finding) -> str | None:
+    """The document content around what matched, within a product field's 2,048 characters,
+    saying how much of it is shown (padding cannot push a payload out of the finding)."""
+    content = evidence.content_of(finding)
+    if content is None:
+        return None
+    total = evidence.content_total(finding, content)
+    head = "[shown: 0000000 of 0000000 characters] "
+    room = MAX_PRODUCT_FIELD_VALUE - len(head)
+    shown = evidence.excerpt(content, evidence.hits(finding), room - 80, total)
+    return f"[{shown.note}] {shown.text}"
 
 
 def _places_text(finding: Finding) -> str | None:
