@@ -34,6 +34,8 @@ class Summary:
     ssm_events: int = 0
     ignored: int = 0
     bad_events: int = 0
+    malformed_events: int = 0
+    """Events judged with malformed fields (reported, not skipped); not in `as_dict`."""
     duplicates: int = 0
     findings: Counter[str] = field(default_factory=Counter)
     notified: int = 0
@@ -68,7 +70,18 @@ def parse_payload(
             summary.bad_events += 1
             telemetry.bad_event(parsed)
         else:
+            if parsed.malformed_fields:
+                summary.malformed_events += 1
+                telemetry.bad_event(malformed_report(parsed))
             yield parsed
+
+
+def malformed_report(event: SsmEvent) -> BadEvent:
+    """The log line of an event judged with malformed fields: which, and what skipped it."""
+    reason = f"judged with malformed fields: {', '.join(event.malformed_fields)}"
+    if event.unkeyed_reason:
+        reason += f"; stateful detections skipped: {event.unkeyed_reason}"
+    return BadEvent(event.event_id, reason[:300], judged=True)
 
 
 def run_events(

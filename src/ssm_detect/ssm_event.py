@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from ssm_detect.models.cloudtrail import CloudTrailRecord
+from ssm_detect.models.repair import FieldError, MalformedFieldsError, located, safe_reason
 from ssm_detect.models.ssm_calls import (
     CreateDocumentRequest,
     CreateDocumentResponse,
@@ -77,6 +81,20 @@ class SsmEvent:
     principal: Principal
     call: SsmCall | None
     """None for SSM calls no detection inspects in detail (they still reach the pipeline)."""
+    malformed_fields: tuple[str, ...] = ()
+    """Fields that were bounded or left out to judge the call (`models.repair`)."""
+
+    @property
+    def unkeyed_reason(self) -> str | None:
+        """Why the stateful detections cannot key this event (None: they can). Only a malformed
+        field makes it unkeyable: an account or caller we could not read is not merged with
+        others under a placeholder."""
+        account_fields = {"recipientAccountId", "userIdentity.accountId"}
+        if self.record.account_id == "unknown" and account_fields & set(self.malformed_fields):
+            return "no valid account id"
+        if "userIdentity" in self.malformed_fields:
+            return "no readable userIdentity"
+        return None
 
     @property
     def event_id(self) -> str:
@@ -88,8 +106,23 @@ class SsmEvent:
 
 
 def to_ssm_event(record: CloudTrailRecord, keying: PrincipalKeying) -> SsmEvent:
-    """Parse the call-specific parts; raises pydantic.ValidationError / TypeError / ValueError."""
-    return SsmEvent(record=record, principal=principal_of(record, keying), call=_call_of(record))
+    """Parse the call-specific parts; raises `MalformedFieldsError` (located from the record's root)
+    for fields the call models refuse, and for a principal too long to key on."""
+    try:
+        principal = principal_of(record, keying)
+    except ValueError as error:
+        raise MalformedFieldsError(
+            [FieldError(("userIdentity",), "too_long")], str(error)
+        ) from None
+    return SsmEvent(record=record, principal=principal, call=_call_of(record))
+
+
+def _validated(model: type[BaseModel], value: dict[str, Any], where: str) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        prefix = (where,)
+        raise MalformedFieldsError(located(error, prefix), safe_reason(error, prefix)) from None
 
 
 def _call_of(record: CloudTrailRecord) -> SsmCall | None:
@@ -97,12 +130,12 @@ def _call_of(record: CloudTrailRecord) -> SsmCall | None:
     response = record.response_elements or {}
     if record.event_name == "SendCommand":
         return SendCommandCall(
-            SendCommandRequest.model_validate(request),
-            SendCommandResponse.model_validate(response),
+            _validated(SendCommandRequest, request, "requestParameters"),
+            _validated(SendCommandResponse, response, "responseElements"),
         )
     if record.event_name == "CreateDocument":
         return CreateDocumentCall(
-            CreateDocumentRequest.model_validate(request),
-            CreateDocumentResponse.model_validate(response),
+            _validated(CreateDocumentRequest, request, "requestParameters"),
+            _validated(CreateDocumentResponse, response, "responseElements"),
         )
     return None
