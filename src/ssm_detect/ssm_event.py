@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ssm_detect.execution_calls import ExecutionCall, execution_call_of
 from ssm_detect.models.cloudtrail import CloudTrailRecord
 from ssm_detect.models.repair import FieldError, MalformedFieldsError, located, safe_reason
 from ssm_detect.models.session_calls import (
@@ -167,6 +168,7 @@ SsmCall = (
     | ParameterReadCall
     | DescribeParametersCall
     | CreateActivationCall
+    | ExecutionCall
 )
 
 
@@ -233,7 +235,7 @@ def _call_of(record: CloudTrailRecord) -> SsmCall | None:
             _validated(CreateDocumentRequest, request, "requestParameters"),
             _validated(CreateDocumentResponse, response, "responseElements"),
         )
-    return _session_call_of(record.event_name, request, response)
+    return execution_call_of(record) or _session_call_of(record.event_name, request, response)
 
 
 def _session_call_of(
