@@ -139,15 +139,20 @@ def test_runtime_refuses_to_start_without_a_table() -> None:
         lambda_runtime({}, _NullLogger(), "111122223333")
 
 
-def test_runtime_refuses_invalid_settings() -> None:
+def test_runtime_runs_on_the_default_of_an_invalid_setting_and_reports_it() -> None:
+    """Fail safe, not closed (issue 15): tests/test_settings_failsafe.py has the rest."""
     env: dict[str, str] = {"STATE_TABLE_NAME": "t", "FANOUT_THRESHOLD": "0"}
-    with pytest.raises(ConfigurationError, match="FANOUT_THRESHOLD"):
-        lambda_runtime(
-            env,
-            _NullLogger(),
-            "111122223333",
-            AwsClients(dynamodb=boto3.client("dynamodb", region_name=REGION)),
-        )
+    reported = []
+    wired = lambda_runtime(
+        env,
+        _NullLogger(),
+        "111122223333",
+        AwsClients(dynamodb=boto3.client("dynamodb", region_name=REGION)),
+        on_bad_setting=reported.append,
+    )
+    assert [p.variable for p in reported] == ["FANOUT_THRESHOLD"]
+    assert wired.setting_problems == tuple(reported)
+    assert wired.pipeline.settings.fanout_threshold == 2
 
 
 class _NullLogger:

@@ -186,12 +186,16 @@ def test_asff_required_fields_come_from_the_finding(name: str, detection: str) -
     assert document["Remediation"]["Recommendation"]["Text"] == finding.runbook
 
 
-def test_asff_types_add_initial_access_only_where_the_seed_tags_it() -> None:
+def test_asff_types_say_what_the_finding_is_and_keep_the_seed_tags_as_tags() -> None:
     send = imported(finding_for(*CASES[0]))
     fanout = imported(finding_for(*CASES[1]))
 
-    assert send["Types"] == ["TTPs/Execution", "TTPs/Initial Access"]
+    # SendCommand is T1651 (Execution); the Sigma seed's T1566.002 Phishing tag is not a type.
+    assert send["Types"] == ["TTPs/Execution"]
+    assert send["ProductFields"]["ssm-detect/seed_tags"] == "TA0001/T1566.002"
+    assert "TA0002/T1651" in send["ProductFields"]["ssm-detect/mitre"]
     assert fanout["Types"] == ["TTPs/Execution"]
+    assert "ssm-detect/seed_tags" not in fanout["ProductFields"]
 
 
 def test_asff_resources_name_instances_document_and_principal() -> None:

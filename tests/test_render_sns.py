@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from ssm_detect.findings import Finding
+from ssm_detect.render import sns_message
 from ssm_detect.render.escape import ELLIPSIS
 from ssm_detect.render.sns_message import (
     MAX_CHATBOT_DESCRIPTION,
     MAX_SNS_BYTES,
+    RenderOptions,
     SnsMessage,
     format_sns,
     render_chatbot,
@@ -40,7 +42,6 @@ CREATED = finding_for("create_document_json_content.json", "AWS.SSM.RareCommandD
 # isolates, zero-width characters, BOM.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 SLACK_MENTION = re.compile(r"<[!@#]|@(?:here|channel|everyone)\b")
-AT = "\uff20"  # the fullwidth at sign that replaces `@` before a word in Slack output
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
 
 
@@ -150,7 +151,8 @@ def test_subject_stays_ascii_under_100_for_any_title() -> None:
 
     assert len(subject) < 100
     assert re.fullmatch(r"[ -~]+", subject)
-    assert subject.endswith("...")
+    assert subject.startswith("[ssm-detect] HIGH: ")
+    assert subject.endswith("... (111122223333)")  # the title is cut, never the account
 
 
 def test_default_message_is_short_plain_text() -> None:
@@ -170,8 +172,9 @@ def test_email_says_who_what_where_when_why_and_what_to_do() -> None:
         assert f"\n{section}\n" in email
     for detail in (
         "Severity:       INFORMATIONAL",
-        "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/us-west-2/SampleRole",
-        "Session name:   bobson.dugnutt",
+        # Attacker-controllable values are defanged for email: a domain-like part is bracketed.
+        "arn:aws:iam::111122223333:role/aws-reserved/sso[.]amazonaws[.]com/us-west-2/SampleRole",
+        "Session name:   bobson[.]dugnutt",
         "Source IP:      1.2.3.4",
         "User agent:     sample-user-agent",
         "Account:        111122223333",
@@ -201,7 +204,7 @@ def test_email_links_every_cloudtrail_event() -> None:
 
 
 def test_links_use_the_global_console_host_when_asked() -> None:
-    email = render_email(FANOUT, console_region_links=False)
+    email = render_email(FANOUT, RenderOptions(console_region_links=False))
 
     assert "https://console.aws.amazon.com/cloudtrailv2/home?region=us-west-2#/events/" in email
     assert "us-west-2.console.aws.amazon.com" not in email
@@ -217,15 +220,17 @@ def test_hostile_event_is_neutralised_in_slack() -> None:
     _, chatbot = parts(format_sns(HOSTILE))
 
     for text in slack_texts(chatbot):
-        assert not SLACK_MENTION.search(text), text
+        assert not SLACK_MENTION.search(outside_code(text)), text
+        assert "<!" not in text
         assert "https://evil" not in text
         assert "](" not in outside_code(text)
         assert "*now*" not in outside_code(text)
     description = chatbot["content"]["description"]
-    assert f"`&lt;!here&gt; {AT}channel urgent: [approve](hxxps://evil[.]example/x) *now*`" in (
+    # Inside code Slack parses no mention: `@channel` is inert there and kept as written.
+    assert "`&lt;!here&gt; @channel urgent: [approve](hxxps://evil[.]example/x) *now*`" in (
         description
     )
-    assert f"*Session:* `{AT}channel`" in description
+    assert "*Session:* `@channel`" in description
 
 
 def test_hostile_event_is_neutralised_in_email() -> None:
@@ -242,12 +247,14 @@ def test_every_hostile_string_stays_inside_slack_code_spans() -> None:
 
     for text in slack_texts(chatbot):
         assert not UNSAFE.search(text), text
-        assert not SLACK_MENTION.search(text), text
+        assert not SLACK_MENTION.search(outside_code(text)), text
+        assert "<!" not in text
+        assert "<@" not in text
         visible = outside_code(text)
         for marker in ("gnp.exe", "Injected", "bold", "quote", "evil", "<", "U024BE7LH"):
             assert marker not in visible, (marker, text)
     description = chatbot["content"]["description"]
-    assert f"`{AT}here\\u202egnp.exe\\u2066\\x1b[2J Injected: header`" in description
+    assert "`@here\\u202egnp.exe\\u2066\\x1b[2J Injected: header`" in description
     assert "`evil.example`" in description
 
 
@@ -261,33 +268,46 @@ def test_hostile_strings_cannot_forge_email_lines_or_hide_text() -> None:
     assert not UNSAFE.search(body["default"])
     assert not UNSAFE.search(message.subject)
     assert not re.search(r"(?m)^Injected:", email)
-    assert "Session name:   @here\\u202egnp.exe\\u2066\\x1b[2J Injected: header" in email
+    assert "Session name:   @here\\u202egnp[.]exe\\u2066\\x1b[2J Injected: header" in email
     assert "hxxps://evil[.]example" in email
     assert "https://evil" not in email
 
 
-def test_300_kb_document_content_is_cut_to_fit_sns() -> None:
+def test_300_kb_document_content_is_excerpted_and_says_how_much() -> None:
+    content = HOSTILE_CONTENT * 4000
+    finding = with_context(CREATED, content=content)
+    assert len(content) >= 300_000
+
+    message = format_sns(finding)
+
+    assert message.size <= MAX_SNS_BYTES
+    body, chatbot = parts(message)
+    email = body["email"]
+    assert f"DOCUMENT CONTENT (shown: {sns_message.EMAIL_CONTENT_LIMIT} of {len(content)} " in email
+    assert "\nLINKS\n" in email
+    assert not UNSAFE.search(email)
+    assert "https://evil" not in email
+    description = chatbot["content"]["description"]
+    assert len(description) <= MAX_CHATBOT_DESCRIPTION
+    assert f" of {len(content)} characters):*\n```\n" in description
+    assert description.endswith("\n```")
+    assert not SLACK_MENTION.search(outside_code(description))
+
+
+def test_an_email_over_the_sns_limit_is_cut_from_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sns_message, "EMAIL_CONTENT_LIMIT", 10**6)
     finding = with_context(CREATED, content=HOSTILE_CONTENT * 4000)
-    assert len(finding.context["content"]) >= 300_000
 
     message = format_sns(finding)
 
     assert message.size <= MAX_SNS_BYTES
     assert message.size > MAX_SNS_BYTES - 1024  # the email keeps as much content as fits
-    body, chatbot = parts(message)
-    email = body["email"]
+    email = parts(message)[0]["email"]
     assert email.endswith(
         "[Message truncated to fit the SNS size limit; see the finding for the rest.]"
     )
     assert "\nLINKS\n" in email  # the sections before the content are all there
-    assert "\nDOCUMENT CONTENT" in email
     assert not UNSAFE.search(email)
-    assert "https://evil" not in email
-    description = chatbot["content"]["description"]
-    assert len(description) <= MAX_CHATBOT_DESCRIPTION
-    assert "*Document content (excerpt):*\n```\n" in description
-    assert description.endswith("\n```")
-    assert not SLACK_MENTION.search(description)
 
 
 def test_300_kb_of_multibyte_content_still_fits() -> None:

@@ -17,6 +17,10 @@ def partition_of(arn: str | None) -> str:
 
 
 def instance_resource(instance_id: str, region: str, account: str, partition: str) -> Resource:
+    if instance_id.startswith("mi-"):
+        # A hybrid (on-premises) node registered with SSM: not an EC2 instance.
+        arn = f"arn:{partition}:ssm:{region}:{account}:managed-instance/{instance_id}"
+        return Resource(type=ResourceType.MANAGED_INSTANCE, id=arn, label=instance_id)
     arn = f"arn:{partition}:ec2:{region}:{account}:instance/{instance_id}"
     return Resource(type=ResourceType.EC2_INSTANCE, id=arn, label=instance_id)
 

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler.telemetry import PowertoolsTelemetry, publish_metrics
 from ssm_detect.processing import process_payload
+from ssm_detect.settings import SettingProblem
 from ssm_detect.wiring import Runtime, lambda_runtime
 
 logger = Logger()
@@ -32,6 +33,7 @@ def runtime(account: str) -> Runtime:
         account,
         on_unavailable=report_unavailable_sink,
         on_sink_failure=report_sink_failure,
+        on_bad_setting=report_bad_setting,
     )
 
 
@@ -46,6 +48,15 @@ def report_sink_failure(sink: str, error: Exception) -> None:
     metrics.add_metric(name="PublishFailures", unit=MetricUnit.Count, value=1)
 
 
+def report_bad_setting(problem: SettingProblem) -> None:
+    """Once per cold start; the BadSettings metric repeats on every invocation (below)."""
+    logger.error(
+        "bad setting %s: running on its default",
+        problem.variable,
+        extra={"variable": problem.variable, "reason": problem.reason},
+    )
+
+
 def account_of(context: LambdaContext) -> str:
     """arn:aws:lambda:REGION:ACCOUNT:function:NAME"""
     return context.invoked_function_arn.split(":")[4]
@@ -55,6 +66,11 @@ def account_of(context: LambdaContext) -> str:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
     wired = runtime(account_of(context))
+    if wired.setting_problems:
+        # Every invocation, so the alarm stays raised for as long as the setting is broken.
+        metrics.add_metric(
+            name="BadSettings", unit=MetricUnit.Count, value=len(wired.setting_problems)
+        )
     summary = process_payload(
         event,
         wired.pipeline,

@@ -42,6 +42,8 @@ class ResourceType(StrEnum):
     IAM_USER = "AwsIamUser"
     ACCESS_KEY = "AwsIamAccessKey"
     TARGET = "Other:SsmTarget"
+    MANAGED_INSTANCE = "Other:SsmManagedInstance"
+    """A hybrid node (`mi-*`): not an EC2 instance; its ARN is SSM's `managed-instance/`."""
 
 
 class Resource(BaseModel):
@@ -51,6 +53,10 @@ class Resource(BaseModel):
     id: str
     """An ARN where one can be formed, else the name or id CloudTrail gives."""
     label: str | None = None
+    region: str | None = None
+    """The region the resource lives in; None means the finding's own region."""
+    account_id: str | None = None
+    """The account the resource lives in; None means the finding's own account."""
 
 
 class MitreTag(BaseModel):
@@ -95,6 +101,8 @@ class Finding(BaseModel):
     mitre: tuple[MitreTag, ...] = ()
     references: tuple[str, ...] = ()
     runbook: str = ""
+    api_call: str | None = None
+    """The decisive event's API call (CloudTrail `eventName`), for the ASFF action."""
     recorded_at: datetime | None = None
     """Wall-clock time ssm-detect first recorded the open finding (Security Hub's CreatedAt)."""
     updated_at: datetime | None = None

@@ -100,6 +100,7 @@ def build_finding(
         mitre=metadata.mitre,
         references=metadata.references,
         runbook=metadata.runbook,
+        api_call=event.record.event_name,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -12,6 +12,18 @@ from ssm_detect.findings import Severity
 from ssm_detect.principal import Principal, PrincipalKeying
 
 ANY_DETECTION = "*"
+_ALLOW_RULE_KEYS = frozenset({"principals", "documents"})
+# What a malformed setting can raise while it is parsed (json, float(), enum lookups, a
+# timedelta of 1e12 days, ...).
+_PARSE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, OverflowError)
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """One environment variable that could not be used: the detector runs on its default."""
+
+    variable: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -43,11 +55,24 @@ class Allowlist:
         for detection_id, entry in raw.items():
             if not isinstance(entry, dict):
                 raise ValueError(f"allowlist entry for {detection_id} must be an object")
+            unknown = set(entry) - _ALLOW_RULE_KEYS
+            if unknown:
+                raise ValueError(
+                    f"allowlist entry for {detection_id}: unknown keys {sorted(unknown)}"
+                )
             rules[str(detection_id)] = AllowRule(
-                principals=tuple(str(p) for p in entry.get("principals", ())),
-                documents=tuple(str(d) for d in entry.get("documents", ())),
+                principals=_strings(entry.get("principals", []), f"{detection_id}.principals"),
+                documents=_strings(entry.get("documents", []), f"{detection_id}.documents"),
             )
         return cls(rules)
+
+
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    # A bare string would otherwise be read as a list of one-character patterns, one of which
+    # could be "*": an allowlist that silences everything.
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"allowlist {where} must be a JSON list of strings")
+    return tuple(value)
 
 
 def _principal_matches(rule: AllowRule, principal: Principal) -> bool:
@@ -106,11 +131,63 @@ class Settings:
             raise ValueError("FANOUT_THRESHOLD must be at least 1")
         return settings
 
+    @classmethod
+    def from_env_failsafe(cls, env: Mapping[str, str]) -> tuple[Settings, list[SettingProblem]]:
+        """Like `from_env`, but a variable that does not parse is replaced by its default
+        (no allowlist, no overrides, no automation, the default numbers) and reported,
+        instead of stopping the detector: a broken setting means more noise, never silence.
+
+        Each variable is first parsed on its own with `from_env` itself, so what counts as
+        valid is defined in one place; then the settings are built without the bad ones."""
+        problems = []
+        for name in _variables_read(cls):
+            if not env.get(name):
+                continue
+            try:
+                cls.from_env({name: env[name]})
+            except _PARSE_ERRORS as error:
+                problems.append(SettingProblem(name, _reason(error)))
+        bad = {p.variable for p in problems}
+        return cls.from_env({k: v for k, v in env.items() if k not in bad}), problems
+
     def is_automation(self, principal: Principal) -> bool:
         return _principal_matches(AllowRule(principals=self.automation_principals), principal)
 
     def suppression_for(self, detection_id: str) -> timedelta:
         return self.suppression_overrides.get(detection_id, self.suppression_window)
+
+
+class _RecordingEnv(Mapping[str, str]):
+    """An empty environment that remembers which variables were asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.append(name)
+        raise KeyError(name)
+
+    def get(self, name: str, default: object = None) -> str | None:  # type: ignore[override]
+        self.asked.append(name)
+        return default if isinstance(default, str) else None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _variables_read(cls: type[Settings]) -> list[str]:
+    """The environment variables `from_env` reads (all of them: an empty environment makes
+    every one fall back to its default, so none raises before the others are read)."""
+    env = _RecordingEnv()
+    cls.from_env(env)
+    return list(dict.fromkeys(env.asked))
+
+
+def _reason(error: Exception) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())[:200]
 
 
 def _patterns(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -137,5 +214,12 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
-    return (env.get(name) or "false").strip().lower() in {"1", "true", "yes", "on"}
+    text = (env.get(name) or "false").strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise ValueError(f"{name} must be true or false, got {text!r}")
+    return text in _TRUE

@@ -21,7 +21,8 @@ Limits enforced (AWS Security Hub API reference and user guide):
     <= 2048 characters, `Types` <= 50, `Remediation.Recommendation.Text` <= 512,
     `AwsApiCallAction.Api` <= 128, and the whole finding <= 240 KB (measured here as 240,000
     bytes of ASCII-escaped JSON, the strictest reading). Every string is non-blank (the API's
-    `.*\\S.*` pattern) and single-line.
+    `.*\\S.*` pattern) and single-line. Context values keep their JSON kind in text: `true`,
+    `24` (not Python's `True`, `24.0`).
 
 Severity and types go both to the top level (required fields) and to `FindingProviderFields`,
 which is what Security Hub reads on updates. Severity reasons go to `ProductFields`, not to
@@ -40,6 +41,14 @@ from urllib.parse import quote
 
 from ssm_detect.findings import Finding, Resource, ResourceType
 from ssm_detect.render.escape import ELLIPSIS, as_text, one_line, truncate
+from ssm_detect.render.facts import (
+    ACTORS,
+    CONTRIBUTING_EVENTS,
+    Actor,
+    actors,
+    contributing_events,
+    event_place,
+)
 
 SCHEMA_VERSION = "2018-10-08"
 MAX_FINDING_BYTES = 240_000
@@ -57,15 +66,34 @@ MAX_RELATED_FINDINGS = 10
 PRODUCT_FIELD_PREFIX = "ssm-detect/"
 CONTEXT_PREFIX = "ssm-detect/context/"
 
-INITIAL_ACCESS = "TA0001"
 TYPE_EXECUTION = "TTPs/Execution"
-TYPE_INITIAL_ACCESS = "TTPs/Initial Access"
+# ASFF's TTPs categories by ATT&CK tactic id.
+_TACTIC_TYPES = {
+    "TA0001": "TTPs/Initial Access",
+    "TA0002": TYPE_EXECUTION,
+    "TA0003": "TTPs/Persistence",
+    "TA0004": "TTPs/Privilege Escalation",
+    "TA0005": "TTPs/Defense Evasion",
+    "TA0006": "TTPs/Credential Access",
+    "TA0007": "TTPs/Discovery",
+    "TA0008": "TTPs/Lateral Movement",
+    "TA0009": "TTPs/Collection",
+    "TA0011": "TTPs/Command and Control",
+}
+SEED_ONLY_TECHNIQUES = frozenset({"T1566.002"})
+"""Techniques a seed rule tags that an SSM API call is not (Sigma 38e7f511 tags phishing)."""
+# Where an analyst reads what to do with a principal that ran commands it should not have:
+# AWS's guidance on remediating potentially compromised credentials (revoke sessions,
+# deactivate keys, review what they did). A rule's source is a reference, not guidance.
+REMEDIATION_URL = "https://docs.aws.amazon.com/guardduty/latest/ug/compromised-creds.html"
 
 # The API call behind each detection's decisive event.
 _API_BY_DETECTION = {
     "AWS.SSM.SendCommand": "SendCommand",
     "AWS.SSM.DistributedCommand": "SendCommand",
     "AWS.SSM.RareCommandDocumentCreator": "CreateDocument",
+    "AWS.SSM.MaliciousDocumentContent": "CreateDocument",
+    "AWS.SSM.CreatedDocumentExecuted": "SendCommand",
 }
 _PRINCIPAL_TYPES = (ResourceType.IAM_ROLE, ResourceType.IAM_USER, ResourceType.ACCESS_KEY)
 _ASFF_TYPE = {
@@ -75,6 +103,12 @@ _ASFF_TYPE = {
     ResourceType.IAM_USER: "AwsIamUser",
     ResourceType.ACCESS_KEY: "AwsIamAccessKey",
     ResourceType.TARGET: "Other",
+    ResourceType.MANAGED_INSTANCE: "Other",
+}
+_OTHER_KIND = {
+    ResourceType.SSM_DOCUMENT: "SsmDocument",
+    ResourceType.TARGET: "SsmTarget",
+    ResourceType.MANAGED_INSTANCE: "SsmManagedInstance",
 }
 _GLOBAL_TYPES = frozenset(_PRINCIPAL_TYPES)
 
@@ -128,10 +162,23 @@ def iso_ms(moment: datetime) -> str:
 
 
 def finding_types(finding: Finding) -> list[str]:
+    """ASFF types by what the finding is: every detection here is T1651 (Execution); other
+    tactics the detection itself evidences (credential access, say) are added. Tags a seed
+    carries that do not describe the activity (the Sigma seed's T1566.002 Phishing) are listed
+    as the seed's tags in `ProductFields`, not typed."""
     types = [TYPE_EXECUTION]
-    if any(tag.tactic == INITIAL_ACCESS for tag in finding.mitre):
-        types.append(TYPE_INITIAL_ACCESS)
+    for tag in finding.mitre:
+        name = _TACTIC_TYPES.get(tag.tactic)
+        if name and tag.technique not in SEED_ONLY_TECHNIQUES and name not in types:
+            types.append(name)
     return types
+
+
+def seed_tags(finding: Finding) -> list[str]:
+    """The finding's ATT&CK tags that only its seed rule carries, as `tactic/technique`."""
+    return [
+        f"{t.tactic}/{t.technique}" for t in finding.mitre if t.technique in SEED_ONLY_TECHNIQUES
+    ]
 
 
 def format_asff(
@@ -163,6 +210,10 @@ def format_asff(
         "ProductName": "ssm-detect",
         "GeneratorId": finding.detection_id,
         "AwsAccountId": account,
+        # Where the activity happened. Security Hub documents that it fills `Region` itself (the
+        # importing region) and may overwrite this; the member region also travels in
+        # `ProductFields` and in each resource's `Region`.
+        "Region": finding.region if 0 < len(finding.region) <= MAX_REGION else region,
         "Types": types,
         "CreatedAt": iso_ms(created_at),
         "UpdatedAt": iso_ms(updated_at),
@@ -187,11 +238,10 @@ def format_asff(
         document["RelatedFindings"] = related
         document["FindingProviderFields"]["RelatedFindings"] = [dict(r) for r in related]
     if finding.runbook.strip():
-        document["Remediation"] = {
-            "Recommendation": _recommendation(finding.runbook, finding.references)
-        }
+        document["Remediation"] = {"Recommendation": _recommendation(finding.runbook)}
     if finding.event_ids:
-        document["SourceUrl"] = cloudtrail_event_url(finding.region, finding.event_ids[-1])
+        decisive = event_place(finding, finding.event_ids[-1])
+        document["SourceUrl"] = cloudtrail_event_url(decisive.region, decisive.event_id)
     return _fit(document, MAX_FINDING_BYTES)
 
 
@@ -204,38 +254,84 @@ def _text(value: object, limit: int) -> str:
     return one_line(as_text(value), limit) or "-"
 
 
-def _recommendation(runbook: str, references: tuple[str, ...]) -> dict[str, str]:
-    recommendation = {"Text": _text(runbook, MAX_RECOMMENDATION)}
-    urls = [r for r in references if r.startswith("https://") and " " not in r]
-    if urls:
-        recommendation["Url"] = urls[0]
-    return recommendation
+def _recommendation(runbook: str) -> dict[str, str]:
+    return {"Text": _text(runbook, MAX_RECOMMENDATION), "Url": REMEDIATION_URL}
 
 
 def _resources(finding: Finding, account: str) -> list[dict[str, Any]]:
-    # Who acted and what ran come before the instances, so the cap drops instances first.
+    """Who acted and what ran come before the instances, so the cap drops instances first;
+    each member account other than the importing one is named as an `AwsAccount`."""
+
     def rank(resource: Resource) -> int:
         if resource.type in _PRINCIPAL_TYPES:
             return 0
         return 1 if resource.type is not ResourceType.EC2_INSTANCE else 2
 
-    ordered = sorted(finding.resources, key=rank)
-    resources: list[dict[str, Any]] = []
-    if finding.account_id != account:
+    listed = [*finding.resources, *_actor_resources(finding)]
+    ordered = sorted(dict.fromkeys(listed), key=rank)
+    resources = [
+        {
+            "Type": "AwsAccount",
+            "Id": f"AWS::::Account:{member}",
+            "Partition": partition_of_region(finding.region),
+        }
+        for member in _member_accounts(finding, account)
+    ]
+    seen = {entry["Id"] for entry in resources}
+    for resource in ordered:
+        if len(resources) >= MAX_RESOURCES:
+            break
+        entry = _resource(resource, finding)
+        if entry["Id"] not in seen:
+            seen.add(entry["Id"])
+            resources.append(entry)
+    if not resources:
+        # Security Hub rejects a finding without resources (InvalidInput), which would fail the
+        # whole batch: a finding always names at least the account the activity happened in.
         resources.append(
             {
                 "Type": "AwsAccount",
-                "Id": f"AWS::::Account:{finding.account_id}",
+                "Id": f"AWS::::Account:{_text(finding.account_id, 64)}",
                 "Partition": partition_of_region(finding.region),
             }
         )
-    resources.extend(
-        _resource(r, finding.region) for r in ordered[: MAX_RESOURCES - len(resources)]
-    )
     return resources
 
 
-def _resource(resource: Resource, region: str) -> dict[str, Any]:
+def _member_accounts(finding: Finding, account: str) -> list[str]:
+    """Accounts the activity touched, other than the importing one, in first-mention order."""
+    found = [finding.account_id]
+    found += [r.account_id for r in finding.resources if r.account_id]
+    found += [a.account_id for a in actors(finding) if a.account_id]
+    found += [p.account_id for p in contributing_events(finding)]
+    return [a for a in dict.fromkeys(found) if a != account and a.strip()][:4]
+
+
+def _actor_resources(finding: Finding) -> list[Resource]:
+    """The role or user and the access key of each actor of a multi-actor finding."""
+    found: list[Resource] = []
+    for actor in actors(finding):
+        found += _principal_of(actor)
+    return found
+
+
+def _principal_of(actor: Actor) -> list[Resource]:
+    place = {"account_id": actor.account_id, "label": actor.role}
+    found: list[Resource] = []
+    key, arn = actor.principal_key or "", actor.arn or ""
+    if ":role/" in key:
+        found.append(Resource(type=ResourceType.IAM_ROLE, id=key, **place))
+    elif ":user/" in arn:
+        found.append(Resource(type=ResourceType.IAM_USER, id=arn, **place))
+    elif ":user/" in key:
+        found.append(Resource(type=ResourceType.IAM_USER, id=key, **place))
+    if actor.access_key_id:
+        found.append(Resource(type=ResourceType.ACCESS_KEY, id=actor.access_key_id, **place))
+    return found
+
+
+def _resource(resource: Resource, finding: Finding) -> dict[str, Any]:
+    region = resource.region or finding.region
     identifier = resource.id
     if resource.type is ResourceType.ACCESS_KEY and not identifier.startswith("AWS::"):
         identifier = f"AWS::IAM::AccessKey:{identifier}"
@@ -246,11 +342,13 @@ def _resource(resource: Resource, region: str) -> dict[str, Any]:
     }
     if resource.type not in _GLOBAL_TYPES and 0 < len(region) <= MAX_REGION:
         entry["Region"] = region
-    if entry["Type"] == "Other":
-        kind = "SsmDocument" if resource.type is ResourceType.SSM_DOCUMENT else "SsmTarget"
+    kind = _OTHER_KIND.get(resource.type)
+    if kind is not None:
         other = {"ssm-detect/kind": kind}
         if resource.label:
             other["ssm-detect/name"] = _text(resource.label, 1023)
+        if resource.account_id:
+            other["ssm-detect/account"] = _text(resource.account_id, 64)
         entry["Details"] = {"Other": other}
     return entry
 
@@ -266,17 +364,29 @@ def _partition_of_arn(identifier: str) -> str | None:
 def _action(finding: Finding) -> dict[str, Any]:
     call: dict[str, Any] = {
         "ServiceName": "ssm.amazonaws.com",
+        "Api": api_call(finding)[:MAX_API],
         "FirstSeen": iso_ms(finding.first_seen),
         "LastSeen": iso_ms(finding.last_seen),
     }
-    api = _API_BY_DETECTION.get(finding.detection_id)
-    if api is None:
-        api = "SendCommand" if "command_id" in finding.context else None
-    if api:
-        call["Api"] = api[:MAX_API]
     caller = _caller(finding.source_ip)
     call.update(caller)
     return {"ActionType": "AWS_API_CALL", "AwsApiCallAction": call}
+
+
+def api_call(finding: Finding) -> str:
+    """The API call behind the finding's decisive event, never empty.
+
+    A detection's own mapping first (a chain's decisive call is the execution whichever event
+    arrived last), then the event name the pipeline recorded, then what the context shows.
+    """
+    known = _API_BY_DETECTION.get(finding.detection_id) or finding.api_call
+    if known:
+        return known
+    if "command_id" in finding.context or "instance_ids" in finding.context:
+        return "SendCommand"
+    if "content_hidden" in finding.context or "document_format" in finding.context:
+        return "CreateDocument"
+    return "unknown"
 
 
 def _caller(source_ip: str | None) -> dict[str, Any]:
@@ -298,7 +408,7 @@ def _caller(source_ip: str | None) -> dict[str, Any]:
 
 def _product_fields(finding: Finding, count: int) -> dict[str, str]:
     principal = finding.principal
-    fields = {
+    fields: dict[str, object] = {
         "detection_id": finding.detection_id,
         "principal_key": principal.key,
         "principal_type": principal.type,
@@ -311,27 +421,58 @@ def _product_fields(finding: Finding, count: int) -> dict[str, str]:
         "event_ids": ",".join(finding.event_ids),
         "member_account": finding.account_id,
         "member_region": finding.region,
-        "count": str(count),
+        "count": count,
         "severity_reasons": "; ".join(finding.severity_reasons),
         "mitre": ", ".join(f"{t.tactic}/{t.technique}" for t in finding.mitre),
+        "seed_tags": ", ".join(seed_tags(finding)),
+        "contributing_events": _places_text(finding),
     }
+    for actor in actors(finding):
+        fields.update({f"actor/{actor.role}/{name}": value for name, value in actor.items()})
     product = {
-        f"{PRODUCT_FIELD_PREFIX}{key}": _field_value(value)
+        truncate(f"{PRODUCT_FIELD_PREFIX}{one_line(key, 100)}", MAX_PRODUCT_FIELD_KEY): (
+            _field_value(value)
+        )
         for key, value in fields.items()
         if value is not None and as_text(value).strip()
     }
-    for key in sorted(finding.context):
+    for key in sorted(set(finding.context) - {ACTORS, CONTRIBUTING_EVENTS}):
         if len(product) >= MAX_PRODUCT_FIELDS:
             break
-        text = as_text(finding.context[key])
-        if text.strip():
+        value = finding.context[key]
+        if as_text(value).strip():
             name = truncate(f"{CONTEXT_PREFIX}{one_line(key, 100)}", MAX_PRODUCT_FIELD_KEY)
-            product[name] = _field_value(text)
+            product[name] = _field_value(value)
     return product
 
 
+def _places_text(finding: Finding) -> str | None:
+    """`event-id region/account time` per contributing event, only when there are several."""
+    places = contributing_events(finding)
+    if len(places) < 2:
+        return None
+    return "; ".join(
+        f"{p.event_id} {p.region}/{p.account_id}" + (f" {p.event_time}" if p.event_time else "")
+        for p in places
+    )
+
+
+def scalar_text(value: object) -> str:
+    """A context value as Security Hub shows it: JSON's `true`/`false`, whole numbers without
+    `.0`, lists and mappings as JSON; text as it is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(scalar_text(v) for v in value)
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return as_text(value)
+
+
 def _field_value(value: object) -> str:
-    return one_line(as_text(value), MAX_PRODUCT_FIELD_VALUE) or "-"
+    return one_line(scalar_text(value), MAX_PRODUCT_FIELD_VALUE) or "-"
 
 
 def _fit(document: dict[str, Any], limit: int) -> dict[str, Any]:

@@ -8,23 +8,30 @@ a terminal with escape sequences.
 
 What the helpers guarantee (each is a single linear pass, so 300 KB of input costs milliseconds):
 
-- `visible_controls`: no control, bidi-override, zero-width or tag character survives. Each is
-  replaced by its escape (`\\u202e`, `\\x1b`): removed from the text, yet still visible to the
-  analyst, for whom a hidden override is itself evidence.
+- `visible_controls`: neutralises by Unicode category, not by a list: every character in Cc
+  (controls), Cf (format: bidi overrides, zero-width, tags), Co (private use), Cn (unassigned),
+  Cs (lone surrogates), Zl and Zp, every variation selector (which can carry hidden bytes) and
+  every blank-looking filler (Hangul fillers, Braille blank, Mongolian selectors...) is replaced
+  by its escape (`\\u202e`, `\\x1b`): removed from the text, yet still visible to the analyst, for
+  whom a hidden character is itself evidence.
 - `defang_urls`: `https://evil.example/x` becomes `hxxps://evil[.]example/x`, the convention
-  analysts already read, so no mail client or chat app turns it into a link.
+  analysts already read, so no chat app turns it into a link (used inside Slack code).
+- `defang_links`: for email, every form a mail client turns into a link: URLs with any scheme
+  or a malformed one (`https:/evil`), `javascript:`/`data:`/`mailto:`/`file:`, bare domains,
+  IP addresses with a path or port, UNC paths (`\\\\host\\share`: a click leaks NTLM
+  credentials) and addresses (`user@evil`).
 - `truncate` / `one_line`: at most `limit` characters, ending in the ellipsis marker when cut.
 - `slack_code`: one Slack inline-code span, at most `limit` characters including both backticks.
   Inside a code span Slack applies no formatting and links nothing; `&`, `<` and `>` are
   entity-escaped as Slack requires (so `<!channel>`, `<@U123>` and `<url|text>` stay literal),
-  backticks that would close the span become U+02CB (modifier letter grave accent) and `@`
-  before a word becomes U+FF20 (fullwidth commercial at), so `@here`, `@channel` and
-  `@everyone` cannot notify anyone.
+  backticks that would close the span become U+02CB (modifier letter grave accent). `@` is kept
+  as written (Slack parses no mention inside code, and analysts copy addresses from it).
 - `slack_text`: the same for prose outside code spans; markdown control characters are swapped
   for look-alikes (`*` -> U+2217, `~` -> U+223C, a word-boundary `_` -> U+FF3F), so nothing is
-  restyled.
+  restyled, and `@` before a word becomes U+FF20 (fullwidth commercial at), so `@here`,
+  `@channel` and `@everyone` cannot notify anyone.
 - `email_line` / `email_block`: plain text for email, one line or many, with controls made
-  visible and URLs defanged; `ascii_line` for headers that must be ASCII (the SNS subject).
+  visible and links defanged; `ascii_line` for headers that must be ASCII (the SNS subject).
 """
 
 from __future__ import annotations
@@ -38,30 +45,25 @@ ELLIPSIS = "…"
 ASCII_ELLIPSIS = "..."
 EMPTY = "(none)"
 
-# C0 controls except tab and newline (so \r and ESC are included), DEL, C1 controls; the soft
-# hyphen; Arabic letter mark; zero-width space/non-joiner/joiner, LRM/RLM; line and paragraph
-# separators are handled as newlines before this runs. Bidi embeddings and overrides
-# (U+202A-U+202E), word joiner and invisible operators (U+2060-U+2064), bidi isolates
-# (U+2066-U+2069), deprecated format controls (U+206A-U+206F), lone surrogates (which JSON
-# input can carry and UTF-8 cannot encode), the BOM / zero-width no-break space, interlinear
-# annotations (U+FFF9-U+FFFB) and tag characters (U+E0000-U+E007F, used to smuggle invisible
-# ASCII).
-_UNSAFE_RANGES = (
-    (0x00, 0x08),
-    (0x0B, 0x1F),
-    (0x7F, 0x9F),
-    (0xAD, 0xAD),
-    (0x061C, 0x061C),
-    (0x180E, 0x180E),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x2064),
-    (0x2066, 0x206F),
-    (0xD800, 0xDFFF),
-    (0xFEFF, 0xFEFF),
-    (0xFFF9, 0xFFFB),
-    (0xE0000, 0xE007F),
+# Neutralised by category (see `unsafe_code_point`): controls, format characters, private use,
+# unassigned code points, lone surrogates, line and paragraph separators.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+# Not in those categories, yet invisible or blank-looking: variation selectors (Mn; a run of
+# them can smuggle bytes after a visible character), Mongolian free variation selectors, the
+# combining grapheme joiner, Khmer inherent vowels, Hangul fillers (Lo) and the Braille blank
+# (So), which make a value look empty.
+INVISIBLE_RANGES = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xE0100, 0xE01EF),
 )
+_KEPT = frozenset({0x09, 0x0A})  # tab and newline: callers decide one line or many
 _NEWLINES = re.compile("\r\n|[\r\u2028\u2029\x85]")
 _HOST_AFTER_SCHEME = re.compile(r"(?<=://)[^\s/?#\\]+")
 _WWW_HOST = re.compile(r"(?i)www\.[^\s/?#\\]+")
@@ -99,9 +101,31 @@ def _escape(code: int) -> str:
     return f"\\U{code:08x}"
 
 
-# One table lookup per character (str.translate runs in C): 300 KB of hostile text in
-# milliseconds, where a regex callback per match would take most of a second.
-_VISIBLE = {code: _escape(code) for low, high in _UNSAFE_RANGES for code in range(low, high + 1)}
+def unsafe_code_point(code: int) -> bool:
+    """Whether a code point must not reach a reader as it is (tab and newline excepted)."""
+    if code in _KEPT:
+        return False
+    if any(low <= code <= high for low, high in INVISIBLE_RANGES):
+        return True
+    return unicodedata.category(chr(code)) in UNSAFE_CATEGORIES
+
+
+class _VisibleTable(dict[int, str]):
+    """`str.translate`'s table, filled on first sight of each code point: the decision needs
+    the Unicode database (a full table would be a million entries built at cold start), and
+    repeated characters are then looked up in C. Bounded: it is emptied past `LIMIT`."""
+
+    LIMIT = 1 << 16
+
+    def __missing__(self, code: int) -> str:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        value = _escape(code) if unsafe_code_point(code) else chr(code)
+        self[code] = value
+        return value
+
+
+_VISIBLE = _VisibleTable()
 
 
 def visible_controls(text: str) -> str:
@@ -133,6 +157,59 @@ def defang_urls(text: str) -> str:
     return _SCHEME.sub(_defang_scheme, text)
 
 
+# Every form a mail client links, in one pass (one scan of 300 KB, not six):
+# - a UNC path's leading `\\` (Outlook opens `\\host\share`, sending NTLM credentials);
+# - an IP address followed by a path or port;
+# - a bare domain (letters-only last label: `.zip`, `.sh` and `.md` are real TLDs), anchored at
+#   a token start so each position is tried once, and at most 253 characters as DNS allows (so
+#   no match is longer than `LINK_MARGIN`, which lets one-line helpers defang only a prefix);
+# - an `http`/`ftp` scheme word before a colon, however malformed (`https:/evil`, `http:\\x`);
+# - other schemes that open something when clicked (`javascript:`, `data:`, `mailto:`...);
+# - the `@` of an address (`user@evil`).
+_EMAIL_LINK = re.compile(
+    r"(?P<unc>\\\\(?=[\w.\[-]))"
+    r"|(?P<ip>(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?=[/\\:]))"
+    r"|(?P<domain>(?<![\w.-])(?=[\w.-]{4,253}(?![\w.-]))"
+    r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}(?![\w-]|\.[\w-]))"
+    r"|\b(?P<http>h)tt(?P<http_s>ps?)(?=:)"
+    r"|\b(?P<ftp>f)t(?P<ftp_s>ps?)(?=:)"
+    r"|\b(?P<scheme>javascript|vbscript|data|mailto|file|tel|sms|callto|sip|skype|smb|ssh"
+    r"|telnet|ldaps?|news|nntp|irc|webcal|wss?|git|search-ms|ms-[a-z-]{1,40}):"
+    r"|(?P<at>(?<=[\w.+-])@(?=[\w\[]))",
+    re.IGNORECASE,
+)
+
+
+LINK_MARGIN = 512
+"""Longer than any text a link pattern matches: defanging a prefix this much longer than what
+is shown gives the same shown text as defanging the whole (URL hosts are defanged per dot)."""
+
+
+def _defang_link(match: re.Match[str]) -> str:
+    kind = match.lastgroup
+    if kind in ("ip", "domain"):
+        return match.group().replace(".", "[.]")
+    if kind == "unc":
+        return "[\\\\]"
+    if kind == "at":
+        return "[@]"
+    if kind == "scheme":
+        return f"{match.group('scheme')}[:]"
+    if match.group("http"):
+        return f"{match.group('http')}xx{match.group('http_s')}"
+    return f"{match.group('ftp')}x{match.group('ftp_s')}"
+
+
+def defang_links(text: str) -> str:
+    """Everything a mail client would turn into a link, made inert (for email):
+
+    `hxxps://evil[.]example/x`, `hxxps:/evil`, `javascript[:]...`, `data[:]...`,
+    `mailto[:]...`, `evil[.]example/path`, `203[.]0[.]113[.]9/x`, `[\\\\]host\\share`,
+    `user[@]evil`. Each replacement adds brackets, which no pattern matches again.
+    """
+    return _EMAIL_LINK.sub(_defang_link, defang_urls(text))
+
+
 def truncate(text: str, limit: int, marker: str = ELLIPSIS) -> str:
     """At most `limit` characters; a cut text ends with `marker`."""
     if limit < len(marker):
@@ -148,21 +225,28 @@ def one_line(text: str, limit: int, marker: str = ELLIPSIS) -> str:
 
 
 def email_line(value: object, limit: int) -> str:
-    """An attacker-controlled value for one line of a plain-text email."""
-    text = one_line(defang_urls(as_text(value)), limit)
-    return text or EMPTY
+    """An attacker-controlled value for one line of a plain-text email.
+
+    Controls are made visible before links are defanged, so `evil\u200b.com` cannot hide a
+    domain from the patterns; only a prefix that covers what is shown is defanged (linear time,
+    small constant, on 300 KB values).
+    """
+    text = " ".join(visible_controls(as_text(value)).split())
+    return truncate(defang_links(text[: limit + LINK_MARGIN]), limit) or EMPTY
 
 
 def email_block(value: object, limit: int | None = None, indent: str = "    ") -> str:
     """Attacker-controlled multi-line text (document content) for a plain-text email.
 
-    At most `limit` characters (after escaping; None: all) are shown, each line indented; a cut
-    block ends with a line saying how much was left out.
+    At most `limit` characters of the text (controls made visible; None: all) are shown, links
+    defanged (which adds brackets), each line indented; a cut block ends with a line saying how
+    much was left out.
     """
-    text = visible_controls(defang_urls(as_text(value))).expandtabs(4)
-    shown = text if limit is None or len(text) <= limit else text[:limit]
+    text = visible_controls(as_text(value)).expandtabs(4)
+    cut = limit is not None and len(text) > limit
+    shown = defang_links(text[:limit] if cut else text)
     lines = [indent + line.rstrip() for line in shown.split("\n")]
-    if limit is not None and len(text) > limit:
+    if cut and limit is not None:
         lines.append(f"{indent}[{len(text) - limit} more characters not shown]")
     return "\n".join(lines)
 
@@ -197,7 +281,7 @@ def slack_code(value: object, limit: int = 200) -> str:
     text = " ".join(visible_controls(as_text(value)).split())
     if not text:
         return EMPTY
-    text = _SLACK_MENTION.sub(SAFE_AT, defang_urls(text).replace("`", SAFE_BACKTICK))
+    text = defang_urls(text).replace("`", SAFE_BACKTICK)
     return f"`{_truncate_escaped(_slack_entities(text), limit - 2)}`"
 
 
@@ -207,8 +291,8 @@ def slack_text(value: object, limit: int) -> str:
     Meant for our own text (titles, runbooks) as defence in depth; attacker values belong in
     `slack_code`.
     """
-    text = " ".join(visible_controls(as_text(value)).split())
-    text = _BOUNDARY_UNDERSCORE.sub(SAFE_UNDERSCORE, defang_urls(text).translate(_SLACK_PROSE))
+    text = " ".join(visible_controls(as_text(value)).split())[: limit + LINK_MARGIN]
+    text = _BOUNDARY_UNDERSCORE.sub(SAFE_UNDERSCORE, defang_links(text).translate(_SLACK_PROSE))
     text = _SLACK_MENTION.sub(SAFE_AT, text)
     return _truncate_escaped(_slack_entities(text), limit)
 
@@ -224,4 +308,4 @@ def slack_block(value: object, limit: int) -> str:
     (```...```): nothing in it can close the block, mention, link or be interpreted; at most
     `limit` characters."""
     text = visible_controls(defang_urls(as_text(value))).replace("`", SAFE_BACKTICK)
-    return _truncate_escaped(_slack_entities(_SLACK_MENTION.sub(SAFE_AT, text)), limit)
+    return _truncate_escaped(_slack_entities(text), limit)

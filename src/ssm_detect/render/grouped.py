@@ -18,7 +18,14 @@ from typing import Any
 
 from ssm_detect.findings import Finding
 from ssm_detect.render.escape import ascii_line, email_line, one_line, slack_code, slack_text
-from ssm_detect.render.sns_message import MAX_SNS_BYTES, MAX_SUBJECT, SnsMessage, format_sns
+from ssm_detect.render.sns_message import (
+    DEFAULT_OPTIONS,
+    MAX_SNS_BYTES,
+    MAX_SUBJECT,
+    RenderOptions,
+    SnsMessage,
+    format_sns,
+)
 
 ESCALATION = "escalation"  # the context key delivery.py sets (kept apart to avoid a cycle)
 MAX_CHATBOT_TITLE = 250
@@ -29,15 +36,15 @@ _RULE = "-" * 78
 
 
 def format_notification(
-    findings: Sequence[Finding], *, console_region_links: bool = True
+    findings: Sequence[Finding], options: RenderOptions = DEFAULT_OPTIONS
 ) -> SnsMessage:
     """One SNS publish for the findings of one event (most severe first)."""
     if not findings:
         raise ValueError("a notification needs at least one finding")
     ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.detection_id))
     if len(ordered) == 1 and ESCALATION not in ordered[0].context:
-        return format_sns(ordered[0], console_region_links=console_region_links)
-    parts = [format_sns(f, console_region_links=console_region_links) for f in ordered]
+        return format_sns(ordered[0], options)
+    parts = [format_sns(f, options) for f in ordered]
     bodies = [json.loads(p.message) for p in parts]
     subject = _subject(ordered)
     default = " | ".join([_head_line(ordered), *(b["default"] for b in bodies)])

@@ -1,0 +1,215 @@
+"""What template.yaml deploys, read as data (issue 15): the properties that keep the detector
+running and its record intact. `make validate` lints the same file (cfn-lint, checkov)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ssm_detect import wiring
+from ssm_detect.settings import Settings
+from tests import cfn
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, object]:
+    return cfn.load()
+
+
+def function_timeout(template: dict[str, object]) -> int:
+    return int(cfn.properties(template, "DetectorFunction")["Timeout"])  # type: ignore[arg-type]
+
+
+def test_template_one_stalled_aws_call_cannot_use_up_the_invocation(
+    template: dict[str, object],
+) -> None:
+    """Every attempt of one call stalling to its timeouts, with every backoff, still leaves
+    the invocation time to fail cleanly (metrics flushed) so Lambda retries it."""
+    timeout = function_timeout(template)
+    assert wiring.worst_case_call_seconds() <= 0.6 * timeout
+    # one stalled attempt is a small part of the budget: the retries happen inside it
+    stalled_attempt = wiring.CONNECT_TIMEOUT_SECONDS + wiring.READ_TIMEOUT_SECONDS
+    assert stalled_attempt * 10 <= timeout
+
+
+def test_template_every_client_the_lambda_creates_has_the_timeouts(aws: None) -> None:
+    clients = wiring.AwsClients()
+    for client in (clients.dynamodb_client(), clients.sns_client(), clients.securityhub_client()):
+        config = client.meta.config
+        assert config.connect_timeout == wiring.CONNECT_TIMEOUT_SECONDS
+        assert config.read_timeout == wiring.READ_TIMEOUT_SECONDS
+        assert config.retries == {"mode": "standard", "total_max_attempts": 1 + wiring.MAX_RETRIES}
+
+
+def test_template_state_table_survives_deletion_by_stack_and_by_hand(
+    template: dict[str, object],
+) -> None:
+    table = cfn.resource(template, "StateTable")
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_template_log_group_is_kept_and_a_new_stack_of_the_same_name_gets_its_own(
+    template: dict[str, object],
+) -> None:
+    group = cfn.resource(template, "FunctionLogGroup")
+    assert group["DeletionPolicy"] == "Retain"
+    assert group["UpdateReplacePolicy"] == "Retain"
+    name, variables = group["Properties"]["LogGroupName"]["Fn::Sub"]
+    assert name.endswith("-${StackUid}")
+    # the unique part of the stack id (arn:...:stack/NAME/UUID), new for every created stack
+    assert "AWS::StackId" in str(variables["StackUid"])
+    # the key policy lets CloudWatch Logs use the key for exactly that group
+    key_policy = cfn.properties(template, "StackKey")["KeyPolicy"]
+    (logs,) = [s for s in cfn.statements(key_policy) if "logs" in str(s["Principal"])]
+    context, context_vars = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"][
+        "Fn::Sub"
+    ]
+    assert context.endswith(f":log-group:{name}")
+    assert context_vars == variables
+
+
+# --- deploy-time validation (point 5) ----------------------------------------------------------
+
+JSON_PARAMETERS = [
+    "AllowlistJson",
+    "AutomationPrincipalsJson",
+    "SeverityOverridesJson",
+    "SuppressionOverridesJson",
+]
+VALID = {
+    "AllowlistJson": [
+        "{}",
+        '{"AWS.SSM.SendCommand": {"principals": ["arn:aws:iam::*:role/PatchAutomation"],'
+        ' "documents": ["AWS-RunPatchBaseline"]}}',
+        '{"*": {"principals": ["arn:aws:iam::*:role/PatchAutomation"]}, "AWS.SSM.SendCommand":'
+        ' {"documents": ["AWS-RunPatchBaseline", "AWS-ConfigureAWSPackage"]}}',
+    ],
+    "AutomationPrincipalsJson": ["[]", '["arn:aws:iam::*:role/PatchAutomation"]'],
+    "SeverityOverridesJson": [
+        "{}",
+        '{"AWS.SSM.SendCommand": "MEDIUM"}',
+        '{"AWS.SSM.RareCommandDocumentCreator": "informational"}',
+    ],
+    "SuppressionOverridesJson": ["{}", '{"AWS.SSM.SendCommand": 240}'],
+}
+INVALID = {
+    "AllowlistJson": [
+        '{"*": {"documents": ["AWS-RunShellScript"]',
+        '{"*": {"principals": "arn:aws:iam::*:role/Patch"}}',
+        '{"*": {"principal": ["*"]}}',
+        "[]",
+    ],
+    "AutomationPrincipalsJson": ['"arn:aws:iam::*:role/Patch"', "[arn]", "{}"],
+    "SeverityOverridesJson": ['{"AWS.SSM.SendCommand": "HIHG"}', '{"a": 1}'],
+    "SuppressionOverridesJson": ['{"AWS.SSM.SendCommand": "ten"}', '{"a": -1}', '{"a": 01}'],
+}
+
+
+def _environment_variable(template: dict[str, object], parameter: str) -> str:
+    variables = cfn.properties(template, "DetectorFunction")["Environment"]["Variables"]
+    (name,) = [k for k, v in variables.items() if v == {"Ref": parameter}]
+    return str(name)
+
+
+def _pattern(template: dict[str, object], parameter: str) -> re.Pattern[str]:
+    return re.compile(template["Parameters"][parameter]["AllowedPattern"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("parameter", JSON_PARAMETERS)
+def test_template_json_parameters_are_checked_before_deploying(
+    template: dict[str, object], parameter: str
+) -> None:
+    pattern = _pattern(template, parameter)
+    variable = _environment_variable(template, parameter)
+    assert pattern.fullmatch(template["Parameters"][parameter]["Default"])  # type: ignore[index]
+    for value in VALID[parameter]:
+        assert pattern.fullmatch(value), value
+        assert Settings.from_env_failsafe({variable: value})[1] == []
+    for value in INVALID[parameter]:
+        assert not pattern.fullmatch(value), value
+
+
+@pytest.mark.parametrize("parameter", JSON_PARAMETERS)
+def test_template_every_value_the_pattern_admits_is_a_valid_setting(
+    template: dict[str, object], parameter: str
+) -> None:
+    """The pattern is no looser than the parser: whatever CloudFormation lets through, the
+    function accepts (so a deploy-time pass means a run-time pass)."""
+    pattern = _pattern(template, parameter)
+    variable = _environment_variable(template, parameter)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.from_regex(pattern, fullmatch=True))
+    def parses(value: str) -> None:
+        Settings.from_env({variable: value})
+
+    parses()
+
+
+def _evaluate(expression: object, parameters: dict[str, str]) -> object:
+    """CloudFormation's rule functions, enough for this template's Rules."""
+    if isinstance(expression, dict):
+        ((name, argument),) = expression.items()
+        if name == "Ref":
+            return parameters[argument]
+        values = [_evaluate(a, parameters) for a in cfn.as_list(argument)]
+        functions = {
+            "Fn::Equals": lambda v: v[0] == v[1],
+            "Fn::Not": lambda v: not v[0],
+            "Fn::And": all,
+            "Fn::Or": any,
+        }
+        return functions[name](values)
+    return expression
+
+
+def refused_by_rules(template: dict[str, object], **given_parameters: str) -> list[str]:
+    parameters = {n: str(p.get("Default", "")) for n, p in template["Parameters"].items()}  # type: ignore[attr-defined]
+    parameters.update(given_parameters)
+    refused = []
+    for name, rule in template["Rules"].items():  # type: ignore[attr-defined]
+        if not _evaluate(rule.get("RuleCondition", True), parameters):
+            continue
+        if not all(_evaluate(a["Assert"], parameters) for a in rule["Assertions"]):
+            refused.append(name)
+    return refused
+
+
+def test_template_defaults_pass_the_rules(template: dict[str, object]) -> None:
+    assert refused_by_rules(template) == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refused"),
+    [
+        ({"SlackWorkspaceId": "T012ABCDEF"}, ["SlackNeedsBothIds"]),
+        ({"SlackChannelId": "C0123ABCD"}, ["SlackNeedsBothIds"]),
+        ({"SlackWorkspaceId": "T012ABCDEF", "SlackChannelId": "C0123ABCD"}, []),
+        ({"EventBusName": "security"}, ["CustomBusNeedsOrganization"]),
+        ({"EventBusName": "security", "OrganizationId": "o-a1b2c3d4e5"}, []),
+    ],
+)
+def test_template_rules_refuse_combinations_that_cannot_work(
+    template: dict[str, object], parameters: dict[str, str], refused: list[str]
+) -> None:
+    assert refused_by_rules(template, **parameters) == refused
+
+
+def test_template_no_alarm_subscriber_is_stated_in_the_outputs(
+    template: dict[str, object],
+) -> None:
+    output = template["Outputs"]["WarningAlarmsReachNoOne"]  # type: ignore[index]
+    condition = template["Conditions"][output["Condition"]]  # type: ignore[index]
+    assert {"Fn::Not": [{"Condition": "HasAlarmEmail"}]} in condition["Fn::And"]
+    assert {"Fn::Not": [{"Condition": "HasSlack"}]} in condition["Fn::And"]
+
+
+def test_template_bad_settings_alarm_reaches_the_alarm_topic(template: dict[str, object]) -> None:
+    alarm = cfn.properties(template, "BadSettingsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("SsmDetect", "BadSettings")
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
