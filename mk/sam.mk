@@ -90,9 +90,15 @@ validate: tools ## Lint the templates: sam validate (+ --lint), cfn-lint, checko
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation \
 		$(foreach t,$(SAM_TEMPLATE) $(SAM_EXTRA_TEMPLATES),--file $(t))
 
-build: tools ## sam build into .aws-sam/ without Docker (arm64 wheels; needs a python3.13)
+# After `sam build`, the package's bytecode, compiled by the runtime's own interpreter (its
+# magic number is the one Lambda checks) as unchecked hash-based .pyc files, then verified:
+# every module of src/ and of the dependencies. Lambda's code directory is read-only, so a
+# module without its .pyc is compiled again at every cold start (tools/bytecode.py says why
+# hash-based). `sam deploy` zips the build folder as it is, __pycache__ included.
+build: tools ## sam build into .aws-sam/ without Docker (arm64 wheels; needs a python3.13), + bytecode
 	@test -n "$(LAMBDA_PYTHON)" || { echo "sam build: no working python3.13 found; set LAMBDA_PYTHON=/path/to/python3.13" >&2; exit 1; }
 	PATH="$(dir $(LAMBDA_PYTHON)):$$PATH" $(SAM_ENV) $(SAM) build --template-file $(SAM_TEMPLATE) --build-dir $(SAM_BUILD_DIR)
+	$(LAMBDA_PYTHON) tools/bytecode.py compile $(SAM_BUILD_DIR) --runtime python3.13
 
 deploy: build ## sam deploy the built stack (AWS credentials; SAM_DEPLOY_ARGS=--guided the first time)
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy --template-file $(SAM_BUILD_DIR)/template.yaml $(SAM_DEPLOY_ARGS)

@@ -42,7 +42,7 @@ from ssm_detect.ingest import MAX_LIST_NESTING, BadEvent, Ignored, records_in, t
 from ssm_detect.local_context import LocalLambdaContext
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.render.asff import CONTEXT_PREFIX
-from ssm_detect.replay.sources import Problem, RawRecord, RecordList, read_file
+from ssm_detect.replay.sources import FilteredRecords, Problem, RawRecord, RecordList, read_file
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.wiring import AwsClients, lambda_runtime
 from tests.conftest import EVENTS, REGION
@@ -558,7 +558,7 @@ def test_hostile_lone_surrogate_in_principal_is_skipped_not_raised(handler: Hand
 def _read(path: Path) -> list[object]:
     items = list(read_file(path))
     for item in items:
-        assert isinstance(item, RawRecord | RecordList | Problem)
+        assert isinstance(item, RawRecord | RecordList | FilteredRecords | Problem)
         if isinstance(item, Problem):
             assert item.reason
             assert "\n" not in item.reason

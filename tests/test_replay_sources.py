@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ssm_detect.replay.sources import Problem, RawRecord, RecordList, input_files, read_file
+from ssm_detect.replay.sources import (
+    FilteredRecords,
+    Problem,
+    RawRecord,
+    RecordList,
+    input_files,
+    read_file,
+)
 
 
 def rec(n: int) -> dict[str, Any]:
@@ -21,6 +28,10 @@ def read(path: Path) -> list[tuple[str, object]]:
     for item in read_file(path):
         if isinstance(item, RecordList):
             found += [(item.origin_of(i), body) for i, body in enumerate(item.items)]
+        elif isinstance(item, FilteredRecords):
+            # These records are all SSM's: the prefilter keeps every one, parsed later.
+            assert item.total == len(item.needed)
+            found += [(item.origin_of(i), json.loads(text)) for i, text in item.needed]
         elif isinstance(item, RawRecord):
             found.append((item.origin, item.body))
         else:

@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _reading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes reading files side by side (default: the CPUs); the result is the same",
+    )
+    parser.add_argument(
         "--sort-buffer-mb",
         type=int,
         default=DEFAULT_SORT_BUFFER_MB,
@@ -155,6 +161,7 @@ def _replay(args: argparse.Namespace) -> int:
             wired.dispatcher,
             progress=progress,
             max_held_bytes=_sort_buffer_bytes(args),
+            jobs=_jobs(args),
             # JSON lines go out as each finding becomes final: nothing accumulates.
             on_final=_write_finding_json if output == "jsonl" else None,
         )
@@ -211,7 +218,11 @@ def _seed_history(args: argparse.Namespace) -> int:
         with _progress() as progress:
             if window is None:
                 intake, files = read_inputs(
-                    args.paths, settings.principal_keying, progress=progress, max_held_bytes=buffer
+                    args.paths,
+                    settings.principal_keying,
+                    progress=progress,
+                    max_held_bytes=buffer,
+                    jobs=_jobs(args),
                 )
                 source = f"{files} file(s)"
             else:
@@ -317,6 +328,12 @@ def _sort_buffer_bytes(args: argparse.Namespace) -> int:
     if args.sort_buffer_mb < 1:
         raise UsageError("--sort-buffer-mb must be at least 1")
     return int(args.sort_buffer_mb) * 1024 * 1024
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    return int(args.jobs)
 
 
 @contextmanager

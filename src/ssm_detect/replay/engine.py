@@ -12,7 +12,11 @@ into an SsmEvent only when their turn comes. A CloudTrail eventID seen twice at 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -28,8 +32,16 @@ from ssm_detect.pipeline import Pipeline
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.processing import Summary, run_events
 from ssm_detect.replay.ordering import DEFAULT_MAX_HELD_BYTES, EventSorter, HeldEvent
+from ssm_detect.replay.prefilter import needs_parsing
 from ssm_detect.replay.progress import NoProgress, ReplayProgress
-from ssm_detect.replay.sources import RawRecord, RecordList, SourceItem, input_files, read_file
+from ssm_detect.replay.sources import (
+    FilteredRecords,
+    RawRecord,
+    RecordList,
+    SourceItem,
+    input_files,
+    read_file,
+)
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
 
@@ -62,6 +74,23 @@ class ProblemLog:
         # Paths and event ids come from the input: one line each, whatever they contain.
         self.lines.append(_printable(f"{origin}: {about}{reason}"))
 
+    def add_line(self, line: str) -> None:
+        """A line another ProblemLog made (a worker's)."""
+        if len(self.lines) >= self.max_listed:
+            self.unlisted += 1
+        else:
+            self.lines.append(line)
+
+
+@dataclass(frozen=True)
+class FileIntake:
+    """What one file contributed: counts, problems, and its SSM records for ordering."""
+
+    summary: Summary
+    problems: list[str]
+    unlisted_problems: int
+    held: list[HeldEvent]
+
 
 class Intake:
     """Records in, counted; SSM records held for ordering; ordered SsmEvents out."""
@@ -89,7 +118,9 @@ class Intake:
 
     def add(self, items: Iterable[SourceItem]) -> None:
         for item in items:
-            if isinstance(item, RecordList):
+            if isinstance(item, FilteredRecords):
+                self._add_filtered(item)
+            elif isinstance(item, RecordList):
                 self._add_list(item)
             elif isinstance(item, RawRecord):
                 self._add_record(item.body, item.origin)
@@ -120,6 +151,38 @@ class Intake:
                     self.summary.ignored += 1
                     continue
             self._add_record(body, records.origin_of(index))
+
+    def _add_filtered(self, records: FilteredRecords) -> None:
+        """What the prefilter kept is parsed as any record is; the rest is only counted."""
+        dropped = records.total - len(records.needed)
+        self.summary.events_seen += dropped
+        self.summary.ignored += dropped
+        for index, text in records.needed:
+            origin = records.origin_of(index)
+            try:
+                body = json.loads(text)
+            except (ValueError, RecursionError) as error:
+                self.summary.events_seen += 1
+                self._bad(origin, BadEvent("unknown", f"not JSON: {type(error).__name__}"))
+                continue
+            self._add_record(body, origin)
+
+    def merge(self, part: FileIntake) -> None:
+        """One file read by a worker process (`read_inputs(jobs=...)`), in file order."""
+        self.summary.events_seen += part.summary.events_seen
+        self.summary.ignored += part.summary.ignored
+        self.summary.bad_events += part.summary.bad_events
+        for line in part.problems:
+            self.problems.add_line(line)
+        self.problems.unlisted += part.unlisted_problems
+        for event in part.held:
+            self._sorter.add(event)
+
+    def take_file(self) -> FileIntake:
+        """What this Intake read, handed back whole (a worker's Intake reads one file)."""
+        return FileIntake(
+            self.summary, self.problems.lines, self.problems.unlisted, self._sorter.take()
+        )
 
     def _add_record(self, body: object, origin: str) -> None:
         if isinstance(body, dict) and not _CONTAINER_KEYS.intersection(body):
@@ -193,17 +256,60 @@ def read_inputs(
     *,
     progress: ReplayProgress | None = None,
     max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
+    jobs: int = 1,
+    event_names: frozenset[str] | None = None,
 ) -> tuple[Intake, int]:
-    """Read every file under `paths` into an Intake; also returns how many files were read."""
+    """Read every file under `paths` into an Intake; also returns how many files were read.
+
+    With `jobs` > 1, files are read by that many worker processes and handed back in file
+    order, so the Intake (and so the replay) is the same as with one. `event_names`: the SSM
+    calls any detection reads, for the prefilter (prefilter.py); None keeps every SSM record."""
     progress = progress or NoProgress()
     files = list(input_files(paths))
     sizes = [_size(path) for path in files]
     progress.phase("reading", sum(sizes))
     intake = Intake(keying, max_held_bytes=max_held_bytes)
+    if jobs > 1 and len(files) > 1:
+        parts = _read_in_workers(files, keying, event_names, jobs)
+        for part, size in zip(parts, sizes, strict=True):
+            intake.merge(part)
+            progress.advance(size)
+        return intake, len(files)
+    needed = needs_parsing(event_names)
     for path, size in zip(files, sizes, strict=True):
-        intake.add(read_file(path))
+        intake.add(read_file(path, needed))
         progress.advance(size)
     return intake, len(files)
+
+
+def read_one_file(
+    path: Path, keying: PrincipalKeying, event_names: frozenset[str] | None
+) -> FileIntake:
+    """One file, in a worker process: everything it holds, ready to merge."""
+    intake = Intake(keying, max_held_bytes=sys.maxsize)  # one file's SSM records
+    intake.add(read_file(path, needs_parsing(event_names)))
+    return intake.take_file()
+
+
+def _read_in_workers(
+    files: list[Path], keying: PrincipalKeying, event_names: frozenset[str] | None, jobs: int
+) -> Iterator[FileIntake]:
+    """Each file read in a worker process, results in file order, at most 2 per worker in
+    flight (memory stays bounded however many files). Workers are spawned, not forked: the
+    progress bar runs a thread, and forking a threaded process can deadlock."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        waiting = iter(files)
+        pending: deque[Future[FileIntake]] = deque(
+            pool.submit(read_one_file, path, keying, event_names)
+            for path in islice(waiting, 2 * jobs)
+        )
+        while pending:
+            part = pending.popleft().result()
+            following = next(waiting, None)
+            if following is not None:
+                pending.append(pool.submit(read_one_file, following, keying, event_names))
+            yield part
 
 
 def replay(
@@ -215,6 +321,8 @@ def replay(
     max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
     on_final: Callable[[Finding], None] | None = None,
     delivery_batch: int = DELIVERY_BATCH,
+    jobs: int = 1,
+    event_names: frozenset[str] | None = None,
 ) -> ReplayResult:
     """Every input through the pipeline in event-time order.
 
@@ -223,7 +331,12 @@ def replay(
     grow with the number of findings either."""
     progress = progress or NoProgress()
     intake, files = read_inputs(
-        paths, pipeline.settings.principal_keying, progress=progress, max_held_bytes=max_held_bytes
+        paths,
+        pipeline.settings.principal_keying,
+        progress=progress,
+        max_held_bytes=max_held_bytes,
+        jobs=jobs,
+        event_names=event_names,
     )
     progress.phase("detecting", intake.held)
     findings: dict[str, Finding] = {}

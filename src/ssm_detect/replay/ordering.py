@@ -79,6 +79,14 @@ class EventSorter:
         finally:
             self.close()
 
+    def take(self) -> list[HeldEvent]:
+        """Everything added, in the order added, when nothing went to disk; consumes the
+        sorter. For a worker's one file, whose events are sorted where they are merged."""
+        if self._runs:
+            raise RuntimeError("events were spilled to disk: merge them with unique_in_order")
+        held, self._held = self._held, []
+        return held
+
     def close(self) -> None:
         """Delete the runs (temporary files are also deleted if the process dies)."""
         for run in self._runs:

@@ -9,15 +9,20 @@ Unreadable parts of a file are reported and everything readable is still read.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol, cast
+
+from isal import igzip, isal_zlib
 
 from ssm_detect.replay.gzlines import GzipLines
+from ssm_detect.replay.prefilter import Needed, needs_parsing, split_records
 
 SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 _LINE_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
@@ -26,6 +31,15 @@ _BUFFER_SIZE = 1024 * 1024
 _ENVELOPE_KEYS = ("detail-type", "detail")
 # What a damaged file raises while it is being read; everything read before it still counts.
 _READ_ERRORS = (OSError, EOFError, zlib.error)
+# How much of a file is read to tell an S3 log object (`{"Records": [...]}`) from the rest.
+_PEEK = 64 * 1024
+_DOCUMENT_START = re.compile(rb'\A\s*\{\s*"Records"\s*:')
+_KEEP_EVERYTHING = needs_parsing()
+# CloudTrail writes objects of a few megabytes; anything far larger is read as a stream.
+_MAX_LOG_OBJECT_BYTES = 512 * 1024 * 1024
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+# Declared as an instance in isal's stubs; at run time it is the exception class.
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 # What json.loads raises on text that is not a JSON value we can hold: RecursionError for
 # nesting deeper than the interpreter's recursion limit (`[[[[...` a thousand levels).
 _PARSE_ERRORS = (ValueError, RecursionError)
@@ -70,7 +84,21 @@ class Problem:
     reason: str
 
 
-SourceItem = RawRecord | RecordList | Problem
+@dataclass(frozen=True, slots=True)
+class FilteredRecords:
+    """An S3 log object read by the prefilter (prefilter.py): `total` records, of which only
+    `needed` (index, record JSON) could matter; the others are other services' calls, or SSM
+    calls no detection reads, and are only counted."""
+
+    origin: str
+    total: int
+    needed: list[tuple[int, bytes]]
+
+    def origin_of(self, index: int) -> str:
+        return f"{self.origin}:Records[{index}]"
+
+
+SourceItem = RawRecord | RecordList | FilteredRecords | Problem
 
 
 def input_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -84,19 +112,87 @@ def input_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def read_file(path: Path) -> Iterator[SourceItem]:
-    """Every record in one file, each with its position, and a Problem for each bad part."""
-    cursor = _Cursor(str(path))
+def read_file(path: Path, needed: Needed = _KEEP_EVERYTHING) -> Iterator[SourceItem]:
+    """Every record in one file, each with its position, and a Problem for each bad part.
+
+    An S3 log object goes through the prefilter with `needed` (by default: drop other
+    services' records only); anything else, or anything the prefilter declines, is read by the
+    general reader below."""
+    if not path.name.endswith(_LINE_SUFFIXES):
+        fast = _log_object(path, needed)
+        if fast is not None:
+            yield fast
+            return
+    with ExitStack() as stack:
+        try:
+            raw: BinaryIO = stack.enter_context(path.open("rb", buffering=_BUFFER_SIZE))
+        except OSError as error:
+            yield Problem(str(path), f"unreadable: {_describe_read_error(error)}")
+            return
+        yield from _read_stream(raw, str(path), lines=path.name.endswith(_LINE_SUFFIXES))
+
+
+def read_object(
+    data: bytes, origin: str, needed: Needed = _KEEP_EVERYTHING
+) -> Iterator[SourceItem]:
+    """An object already in memory (fetched from S3), read as `read_file` reads a file named
+    `origin`."""
+    lines = origin.endswith(_LINE_SUFFIXES)
+    fast = None if lines else _log_object_bytes(data, origin, needed)
+    if fast is not None:
+        yield fast
+        return
+    yield from _read_stream(io.BytesIO(data), origin, lines=lines)
+
+
+def is_log_object_name(name: str) -> bool:
+    return name.endswith(SUFFIXES)
+
+
+def _read_stream(raw: BinaryIO, origin: str, *, lines: bool) -> Iterator[SourceItem]:
+    cursor = _Cursor(origin)
     try:
-        with ExitStack() as stack:
-            stream = _open(path, stack)
-            if path.name.endswith(_LINE_SUFFIXES):
-                yield from _json_lines(stream, cursor)
-            else:
-                yield from _document_or_lines(stream, cursor)
+        stream = _open(raw)
+        if lines:
+            yield from _json_lines(stream, cursor)
+        else:
+            yield from _document_or_lines(stream, cursor)
     except _READ_ERRORS as error:
         # Everything before the damage has been handed on; the position is where it starts.
         yield Problem(cursor.next_position(), f"unreadable: {_describe_read_error(error)}")
+
+
+def _log_object(path: Path, needed: Needed) -> FilteredRecords | None:
+    """The file as an S3 log object through the prefilter, or None for the general reader
+    (another shape, a file too large to hold compressed, or damage: the general reader reports
+    where)."""
+    try:
+        if path.stat().st_size > _MAX_LOG_OBJECT_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return _log_object_bytes(data, str(path), needed)
+
+
+def _log_object_bytes(data: bytes, origin: str, needed: Needed) -> FilteredRecords | None:
+    try:
+        gzipped = data[:2] == _GZIP_MAGIC
+        head = _inflater().decompress(data[:_PEEK], _PEEK) if gzipped else data[:_PEEK]
+        if not _DOCUMENT_START.match(head):
+            return None
+        # isal's igzip reads concatenated members as gzip does (measured: docs/performance.md).
+        document = cast(bytes, igzip.decompress(data)) if gzipped else data  # type: ignore[no-untyped-call]
+    except (*_READ_ERRORS, _ISAL_ERROR):
+        return None
+    split = split_records(document, needed)
+    if split is None:
+        return None
+    return FilteredRecords(origin, split.total, split.needed)
+
+
+def _inflater() -> isal_zlib.Decompress:
+    return isal_zlib.decompressobj(wbits=_GZIP_WBITS)
 
 
 def document_item(document: object, origin: str) -> RawRecord | RecordList:
@@ -125,9 +221,7 @@ class _Cursor:
         return f"{self.file}:{self.line + 1}" if self.line else self.file
 
 
-def _open(path: Path, stack: ExitStack) -> _ByteStream:
-    # A large buffer: an S3 log object, plain or inflated, is one line of megabytes.
-    raw = stack.enter_context(path.open("rb", buffering=_BUFFER_SIZE))
+def _open(raw: BinaryIO) -> _ByteStream:
     magic = raw.read(2)
     raw.seek(0)
     return GzipLines(raw) if magic == _GZIP_MAGIC else raw
