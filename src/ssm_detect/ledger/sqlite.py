@@ -35,7 +35,6 @@ CREATE TABLE IF NOT EXISTS ledger_lease (
     level INTEGER NOT NULL, PRIMARY KEY (pk, sink)
 );
 """
-_COLUMNS = "window_id, members, notified, created, clock, lead_rank, lead"
 
 
 class SqliteLedger:
@@ -59,7 +58,8 @@ class SqliteLedger:
 
     def _row(self, key: str) -> LedgerEntry | None:
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM ledger_window WHERE pk = ?",  # noqa: S608 - constant
+            "SELECT window_id, members, notified, created, clock, lead_rank, lead"
+            " FROM ledger_window WHERE pk = ?",
             (key,),
         ).fetchone()
         if row is None:
@@ -100,7 +100,9 @@ class SqliteLedger:
                 lead=claim.lead if leads else held.lead,
             )
         self._db.execute(
-            f"INSERT OR REPLACE INTO ledger_window (pk, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608, E501
+            "INSERT OR REPLACE INTO ledger_window"
+            " (pk, window_id, members, notified, created, clock, lead_rank, lead)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 claim.key,
                 entry.window_id,
