@@ -41,9 +41,13 @@ def test_replay_says_when_its_input_is_older_than_the_redelivery_bound(
 ) -> None:
     old = datetime.now(UTC) - RETENTION - timedelta(days=1)
     assert main(["replay", "--output", "jsonl", str(_write(tmp_path, old))]) == 0
-    assert "older than the deployed detector's redelivery bound (16 days)" in (
-        capsys.readouterr().err
+    (summary,) = capsys.readouterr().err.splitlines()  # JSON lines: the note is in the summary
+    assert (
+        "older than the deployed detector's redelivery bound (16 days)"
+        in (json.loads(summary)["note"])
     )
+    assert main(["replay", "--output", "table", str(_write(tmp_path, old))]) == 0
+    assert "note: events from" in capsys.readouterr().err
 
 
 def test_replay_of_recent_input_has_no_such_note(

@@ -137,7 +137,10 @@ def test_backtest_of_mixed_real_world_files_counts_exactly(
 
     out, err = capsys.readouterr()
     summary_line, *problems = err.splitlines()
-    assert json.loads(summary_line) == EXPECTED_SUMMARY
+    summary = json.loads(summary_line)
+    # the files are from 2025: older than what the deployed ledger remembers (ledger/base.py)
+    assert "redelivery bound" in summary.pop("note")
+    assert summary == EXPECTED_SUMMARY
     assert problems == [p.format(root=tmp_path) for p in EXPECTED_PROBLEMS]
     findings = [json.loads(line) for line in out.splitlines()]
     assert sorted((f["detection_id"], f["principal"]["key"], f["count"]) for f in findings) == [

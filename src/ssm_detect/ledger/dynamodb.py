@@ -171,8 +171,6 @@ class DynamoDbLedger:
             )
         except self._conflict as error:
             old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
-            if not old:  # not handed back (DynamoDB Local, at times): read it
-                old = self._read(lease.key)
             if not old:
                 return SendOutcome(SendState.TAKEN)  # expired and deleted: nothing to record
             notified = _number(old, _notified_attribute(lease.sink))
@@ -181,13 +179,6 @@ class DynamoDbLedger:
             return SendOutcome(SendState.HELD, notified)
         before = response.get("Attributes", {})
         return SendOutcome(SendState.TAKEN, _number(before, _notified_attribute(lease.sink)))
-
-    def _read(self, key: str) -> dict[str, Any]:
-        found = self._client.get_item(
-            TableName=self._table, Key={KEY_ATTRIBUTE: {"S": key}}, ConsistentRead=True
-        )
-        item: dict[str, Any] = found.get("Item", {})
-        return item
 
     def mark_sent(self, key: str, sink: str, level: int) -> None:
         try:

@@ -99,7 +99,7 @@ def _email_head(findings: Sequence[Finding]) -> list[str]:
     ]
     lines += [
         f"  - {finding.severity.value:<13} {finding.detection_id} "
-        f"(finding {email_line(finding.id, 120)}, occurrences {finding.count})"
+        f"(finding {one_line(finding.id, 120)}, occurrences {finding.count})"
         for finding in findings
     ]
     for finding in findings:
