@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml src/requirements.txt | sha1sum | cut -c1-12)
 EVENTS ?= events/
 EVENT ?= events/send_command_success.json
 
@@ -20,10 +20,13 @@ QUIET_PIP := { grep -v 'is ignored: it is neither a file nor a directory' || tru
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.1.1 2>&1 | $(QUIET_PIP)
+	@# The Lambda's locked runtime dependencies first (hash-checked), so the tests run on the
+	@# exact versions `sam build` packages; then the project and its dev tools around them.
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r src/requirements.txt 2>&1 | $(QUIET_PIP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]' 2>&1 | $(QUIET_PIP)
 	@rm -f $(VENV)/.installed-* && touch $@
 
@@ -55,3 +58,5 @@ clean: ## Remove the virtual environment and caches
 include mk/sam.mk
 # DynamoDB Local for the reliability tests, and the benchmarks
 include mk/dynamodb-local.mk mk/bench.mk mk/chaos.mk
+# lock: src/requirements.txt, the Lambda's hash-pinned dependencies (uv, from pyproject.toml)
+include mk/lock.mk

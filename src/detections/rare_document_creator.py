@@ -46,7 +46,9 @@ CREATIONS = "created"
 LATENESS = timedelta(days=1)
 # Past this many recent creations a principal is plainly not rare; older members add nothing.
 MAX_MEMBERS = 64
-MAX_CONTENT_CHARS = 4096
+# SSM accepts documents up to 64 KB: the finding keeps all of a real one, so a notification can
+# show the lines around a payload placed after padding; `content_length` says what was recorded.
+MAX_CONTENT_CHARS = 64 * 1024
 
 METADATA = DetectionMetadata(
     id="AWS.SSM.RareCommandDocumentCreator",
@@ -180,5 +182,6 @@ def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
         "tags": request.tags,
         "content_hidden": content is None,
         "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
+        "content_length": len(content) if content is not None else None,
         "history_window_days": settings.history_window.days,
     } | ({"nesting_truncated": list(truncated)} if truncated else {})

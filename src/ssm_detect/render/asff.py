@@ -40,7 +40,9 @@ from typing import Any
 from urllib.parse import quote
 
 from ssm_detect.findings import Finding, Resource, ResourceType
+from ssm_detect.render import evidence
 from ssm_detect.render.escape import ELLIPSIS, as_text, one_line, truncate
+from ssm_detect.render.evidence import CONTENT_KEY
 from ssm_detect.render.facts import (
     ACTORS,
     CONTRIBUTING_EVENTS,
@@ -94,6 +96,8 @@ _API_BY_DETECTION = {
     "AWS.SSM.RareCommandDocumentCreator": "CreateDocument",
     "AWS.SSM.MaliciousDocumentContent": "CreateDocument",
     "AWS.SSM.CreatedDocumentExecuted": "SendCommand",
+    "AWS.SSM.SessionTunnel": "StartSession",
+    "AWS.SSM.InteractiveSessionCommand": "StartSession",
 }
 _PRINCIPAL_TYPES = (ResourceType.IAM_ROLE, ResourceType.IAM_USER, ResourceType.ACCESS_KEY)
 _ASFF_TYPE = {
@@ -162,16 +166,19 @@ def iso_ms(moment: datetime) -> str:
 
 
 def finding_types(finding: Finding) -> list[str]:
-    """ASFF types by what the finding is: every detection here is T1651 (Execution); other
-    tactics the detection itself evidences (credential access, say) are added. Tags a seed
-    carries that do not describe the activity (the Sigma seed's T1566.002 Phishing) are listed
-    as the seed's tags in `ProductFields`, not typed."""
-    types = [TYPE_EXECUTION]
+    """ASFF types by what the finding is: execution (T1651) for every detection that names it,
+    first; other tactics the detection itself evidences (credential access, say) are added; a
+    detection that is not about execution (a secret read, a tunnel's lateral movement alone) is
+    typed by its own tactics only. Tags a seed carries that do not describe the activity (the
+    Sigma seed's T1566.002 Phishing) are listed as the seed's tags in `ProductFields`, not
+    typed."""
+    executes = any(tag.tactic == "TA0002" for tag in finding.mitre)
+    types = [TYPE_EXECUTION] if executes else []
     for tag in finding.mitre:
         name = _TACTIC_TYPES.get(tag.tactic)
         if name and tag.technique not in SEED_ONLY_TECHNIQUES and name not in types:
             types.append(name)
-    return types
+    return types or [TYPE_EXECUTION]
 
 
 def seed_tags(finding: Finding) -> list[str]:
@@ -439,11 +446,24 @@ def _product_fields(finding: Finding, count: int) -> dict[str, str]:
     for key in sorted(set(finding.context) - {ACTORS, CONTRIBUTING_EVENTS}):
         if len(product) >= MAX_PRODUCT_FIELDS:
             break
-        value = finding.context[key]
+        value = _content_excerpt(finding) if key == CONTENT_KEY else finding.context[key]
         if as_text(value).strip():
             name = truncate(f"{CONTEXT_PREFIX}{one_line(key, 100)}", MAX_PRODUCT_FIELD_KEY)
             product[name] = _field_value(value)
     return product
+
+
+def _content_excerpt(finding: Finding) -> str | None:
+    """The document content around what matched, within a product field's 2,048 characters,
+    saying how much of it is shown (padding cannot push a payload out of the finding)."""
+    content = evidence.content_of(finding)
+    if content is None:
+        return None
+    total = evidence.content_total(finding, content)
+    head = "[shown: 0000000 of 0000000 characters] "
+    room = MAX_PRODUCT_FIELD_VALUE - len(head)
+    shown = evidence.excerpt(content, evidence.hits(finding), room - 80, total)
+    return f"[{shown.note}] {shown.text}"
 
 
 def _places_text(finding: Finding) -> str | None:
