@@ -65,6 +65,8 @@ MAX_PRODUCT_FIELD_VALUE = 2048
 MAX_RECOMMENDATION = 512
 MAX_API = 128
 MAX_RELATED_FINDINGS = 10
+MIN_CONTEXT_FIELDS = 10
+"""Product fields kept for the detection's context after the fixed and actor fields."""
 PRODUCT_FIELD_PREFIX = "ssm-detect/"
 CONTEXT_PREFIX = "ssm-detect/context/"
 
@@ -434,8 +436,13 @@ def _product_fields(finding: Finding, count: int) -> dict[str, str]:
         "seed_tags": ", ".join(seed_tags(finding)),
         "contributing_events": _places_text(finding),
     }
+    # Actors before context, yet never more than the API's 50 fields: a finding with many
+    # actors keeps their first fields (the identity first) and still imports.
+    room = MAX_PRODUCT_FIELDS - len(fields) - MIN_CONTEXT_FIELDS
     for actor in actors(finding):
-        fields.update({f"actor/{actor.role}/{name}": value for name, value in actor.items()})
+        for name, text in actor.items()[: max(room, 0)]:
+            fields[f"actor/{actor.role}/{name}"] = text
+            room -= 1
     product = {
         truncate(f"{PRODUCT_FIELD_PREFIX}{one_line(key, 100)}", MAX_PRODUCT_FIELD_KEY): (
             _field_value(value)
