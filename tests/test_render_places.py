@@ -11,6 +11,7 @@ import pytest
 
 from detections import all_detections
 from detections.resources import instance_resource
+from ssm_detect.event_names import DETECTED_EVENT_NAMES
 from ssm_detect.findings import Finding, Resource, ResourceType
 from ssm_detect.render.asff import api_call
 from ssm_detect.render.sns_message import (
@@ -267,7 +268,7 @@ def test_every_detection_names_its_api_call(detection: str) -> None:
 
     call = imported(finding)["Action"]["AwsApiCallAction"]
 
-    assert call["Api"] in {"SendCommand", "CreateDocument", "StartSession"}
+    assert call["Api"] in DETECTED_EVENT_NAMES
     assert api_call(finding) == call["Api"]
     assert "API call:       ssm:-" not in render_email(finding)
 

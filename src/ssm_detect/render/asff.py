@@ -98,6 +98,14 @@ _API_BY_DETECTION = {
     "AWS.SSM.RareCommandDocumentCreator": "CreateDocument",
     "AWS.SSM.MaliciousDocumentContent": "CreateDocument",
     "AWS.SSM.CreatedDocumentExecuted": "SendCommand",
+    # Issue 12: the call each detection reads first (the finding's own `api_call`, when set,
+    # names the one that fired: UpdateAssociation, StartChangeRequestExecution, ...).
+    "AWS.SSM.SessionLoggingDisabled": "UpdateDocument",
+    "AWS.SSM.DocumentShared": "ModifyDocumentPermission",
+    "AWS.SSM.PublicSharingBlockDisabled": "UpdateServiceSetting",
+    "AWS.SSM.AssociationRunsCode": "CreateAssociation",
+    "AWS.SSM.AutomationRunsCode": "StartAutomationExecution",
+    "AWS.SSM.MaintenanceWindowTaskRunsCode": "RegisterTaskWithMaintenanceWindow",
     "AWS.SSM.SessionTunnel": "StartSession",
     "AWS.SSM.InteractiveSessionCommand": "StartSession",
 }
