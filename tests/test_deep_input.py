@@ -208,7 +208,11 @@ def test_deep_input_principal_key_at_the_bound_parses_and_one_byte_more_does_not
     assert len(event.principal.key.encode()) == MAX_PRINCIPAL_KEY_BYTES
 
     issuer["arn"] += "r"
-    assert "principal key" in bad(record).reason
+    # Fail toward detection: the call is judged, its caller unknown, the stateful ones skip.
+    longer = to_event(record, PrincipalKeying.ROLE)
+    assert isinstance(longer, SsmEvent)
+    assert longer.malformed_fields == ("userIdentity",)
+    assert longer.unkeyed_reason == "no readable userIdentity"
 
 
 def test_deep_input_longest_keys_fit_in_a_dynamodb_key() -> None:
@@ -217,7 +221,7 @@ def test_deep_input_longest_keys_fit_in_a_dynamodb_key() -> None:
     longest_id = max((d.metadata.id for d in all_detections()), key=len)
     part = "é" * (MAX_KEY_PART_BYTES // 2)
     ledger = f"ledger#{longest_id}#111122223333#{part}"
-    document = f"document#111122223333#{part}"
+    document = f"document#111122223333#{'r' * 64}#{part}"  # a region is at most 64 characters
     assert len(ledger.encode()) < DYNAMODB_MAX_KEY_BYTES
     assert len(document.encode()) < DYNAMODB_MAX_KEY_BYTES
     assert MAX_PRINCIPAL_KEY_BYTES <= MAX_KEY_PART_BYTES
@@ -228,18 +232,29 @@ def test_deep_input_longest_keys_fit_in_a_dynamodb_key() -> None:
     ["9" * 3000, "11112222333", "1111222233334", "\uff11" * 12, "\u0661" * 12, "", "unknown"],
 )
 def test_deep_input_account_id_must_be_twelve_ascii_digits(account: str) -> None:
-    """Fullwidth and Arabic-Indic digits are digits to `\\d`, not to AWS."""
-    for field in ("recipient", "identity"):
+    """Fullwidth and Arabic-Indic digits are digits to `\\d`, not to AWS. A malformed account
+    id is left out and named (fail toward detection); the other one keys the event, and with
+    neither valid the stateful detections skip it."""
+    fields = {"recipient": "recipientAccountId", "identity": "userIdentity.accountId"}
+    for field, name in fields.items():
         record = load_record("send_command_success.json")
         if field == "recipient":
             record["recipientAccountId"] = account
         else:
             record["userIdentity"]["accountId"] = account
-        assert "accountid" in bad(record).reason.lower()
+        event = to_event(record, PrincipalKeying.ROLE)
+        assert isinstance(event, SsmEvent)
+        assert name in event.malformed_fields
+        assert event.account_id == "111122223333"
+        assert event.unkeyed_reason is None
+    record["recipientAccountId"] = account
+    event = to_event(record, PrincipalKeying.ROLE)
+    assert isinstance(event, SsmEvent)
+    assert event.unkeyed_reason == "no valid account id"
 
 
 @pytest.mark.parametrize("name", ["🙂" * 1000, "D" * (MAX_KEY_PART_BYTES + 1)])
-def test_deep_input_document_name_over_the_key_bound_is_bad_input(name: str) -> None:
+def test_deep_input_document_name_over_the_key_bound_is_cut_and_named(name: str) -> None:
     sent = send_command()
     sent["requestParameters"]["documentName"] = name
     created = create_document(name=name)
@@ -247,14 +262,22 @@ def test_deep_input_document_name_over_the_key_bound_is_bad_input(name: str) -> 
     described["requestParameters"].pop("name")
     described["responseElements"]["documentDescription"]["name"] = name
     for record in (sent, created, described):
-        assert "bytes exceed the key bound" in bad(record).reason
+        event = to_event(record, PrincipalKeying.ROLE)
+        assert isinstance(event, SsmEvent)
+        assert event.call is not None
+        assert event.call.document_name == name[:256]
+        assert len(event.malformed_fields) == 1
+        assert event.malformed_fields[0].endswith("ame")  # documentName / name
 
 
 @pytest.mark.parametrize("region", ["a" * 300_000, "us-west-2\n", "us-west-2/../x", "US-WEST-2"])
 def test_deep_input_region_must_look_like_a_region(region: str) -> None:
     record = load_record("send_command_success.json")
     record["awsRegion"] = region
-    bad(record)
+    event = to_event(record, PrincipalKeying.ROLE)
+    assert isinstance(event, SsmEvent)
+    assert event.malformed_fields == ("awsRegion",)
+    assert event.record.aws_region == ""
 
 
 @pytest.mark.parametrize("keying", list(PrincipalKeying))

@@ -66,7 +66,7 @@ def test_handler_counts_bad_events_in_metrics(
 def test_handler_logs_bad_event_with_its_event_id(invoke: Invoke) -> None:
     from handler import app  # noqa: PLC0415
 
-    event = load_event("malformed_instance_ids_string.json")
+    event = load_event("malformed_event_time_not_a_date.json")
     handler = app.logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
@@ -79,7 +79,28 @@ def test_handler_logs_bad_event_with_its_event_id(invoke: Invoke) -> None:
     warnings = [entry for entry in logs if entry.get("message") == "skipped bad event"]
     assert len(warnings) == 1
     assert warnings[0]["correlation_id"] == event["detail"]["eventID"]
-    assert "instanceIds" in warnings[0]["reason"]
+    assert "eventTime" in warnings[0]["reason"]
+
+
+def test_handler_logs_malformed_fields_of_a_judged_event(invoke: Invoke) -> None:
+    """Fail toward detection: the call is judged and its log line names the odd field."""
+    from handler import app  # noqa: PLC0415
+
+    event = load_event("malformed_instance_ids_string.json")
+    handler = app.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        result = invoke(event)
+    finally:
+        handler.setStream(previous)
+    logs = [json.loads(line) for line in buffer.getvalue().splitlines() if line]
+    lines = [e for e in logs if e.get("message") == "judged event with malformed fields"]
+    assert [e["correlation_id"] for e in lines] == [event["detail"]["eventID"]]
+    assert "requestParameters.instanceIds" in lines[0]["reason"]
+    assert result["bad_events"] == 0
+    assert "AWS.SSM.SendCommand" in result["findings"]
 
 
 def test_handler_processes_the_rest_of_a_batch_after_bad_records(invoke: Invoke) -> None:

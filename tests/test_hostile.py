@@ -484,15 +484,16 @@ def test_hostile_deep_tags_do_not_crash(handler: Handler) -> None:
 @pytest.mark.parametrize(
     "field", ["role-arn", "role-arn-multibyte", "user-name", "account", "recipient-account"]
 )
-def test_hostile_huge_principal_or_account_is_skipped_not_raised(
+def test_hostile_huge_principal_or_account_is_judged_not_raised(
     handler: Handler, field: str
 ) -> None:
     """GIVEN a principal or account too long for a DynamoDB key (which caps at 2,048 bytes)
-    WHEN the handler gets the event THEN it is bad input, logged with its event id and counted,
-    not a ValidationException that Lambda retries into the dead-letter queue. Account ids must
-    be 12 digits, ARNs at most 2,048 characters (IAM's maximum), and the principal key built
-    from them at most MAX_PRINCIPAL_KEY_BYTES of UTF-8 (`role-arn-multibyte`: 1,500 characters,
-    3,000 bytes; `user-name`: an IAM user without an ARN, keyed on its name)."""
+    WHEN the handler gets the event THEN the field is left out and named, the call judged (fail
+    toward detection), never a ValidationException that Lambda retries into the dead-letter
+    queue. Account ids must be 12 digits, ARNs at most 2,048 characters (IAM's maximum), and the
+    principal key built from them at most MAX_PRINCIPAL_KEY_BYTES of UTF-8
+    (`role-arn-multibyte`: 1,500 characters, 3,000 bytes; `user-name`: an IAM user without an
+    ARN, keyed on its name)."""
     event_id = f"hostile-huge-{field}"
     payload = _send_command(eventID=event_id)
     identity = payload["detail"]["userIdentity"]
@@ -514,15 +515,26 @@ def test_hostile_huge_principal_or_account_is_skipped_not_raised(
         case "recipient-account":
             payload["detail"]["recipientAccountId"] = "9" * 3000
     result = check_handled(handler, payload)
-    assert (result["ssm_events"], result["bad_events"]) == (0, 1)
-    assert _skipped_event_ids(handler) == [event_id]
+    # Fail toward detection: the call is judged (SendCommand fires) and the oddity reported;
+    # the stateful detections, which key on account and principal, skip it.
+    assert (result["ssm_events"], result["bad_events"]) == (1, 0)
+    assert result["findings"]["AWS.SSM.SendCommand"] == 1
+    assert _judged_event_ids(handler) == [event_id]
+
+
+def _judged_event_ids(handler: Handler) -> list[str]:
+    return [
+        line.get("correlation_id", "")
+        for line in handler.log_lines()
+        if line.get("message") == "judged event with malformed fields"
+    ]
 
 
 @pytest.mark.parametrize("where", ["request", "response"])
-def test_hostile_huge_document_name_is_skipped_not_raised(handler: Handler, where: str) -> None:
+def test_hostile_huge_document_name_is_cut_not_raised(handler: Handler, where: str) -> None:
     """A document name is part of the chain detection's state key: over MAX_KEY_PART_BYTES of
-    UTF-8 it is bad input (1,000 emoji are 1,000 characters but 4,000 bytes), whether the
-    request names the document or only the response does."""
+    UTF-8 (1,000 emoji are 1,000 characters but 4,000 bytes), whether the request names the
+    document or only the response does, it is cut to 256 characters, named, and judged."""
     event_id = f"hostile-huge-document-name-{where}"
     payload = _send_command(eventID=event_id)
     request = payload["detail"]["requestParameters"]
@@ -532,8 +544,9 @@ def test_hostile_huge_document_name_is_skipped_not_raised(handler: Handler, wher
         del request["documentName"]
         payload["detail"]["responseElements"]["command"]["documentName"] = "D" * 3000
     result = check_handled(handler, payload)
-    assert (result["ssm_events"], result["bad_events"]) == (0, 1)
-    assert _skipped_event_ids(handler) == [event_id]
+    assert (result["ssm_events"], result["bad_events"]) == (1, 0)
+    assert "AWS.SSM.SendCommand" in result["findings"]
+    assert _judged_event_ids(handler) == [event_id]
 
 
 def test_hostile_huge_instance_ids_are_skipped_not_raised(handler: Handler) -> None:

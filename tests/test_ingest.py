@@ -12,6 +12,7 @@ from ssm_detect.ingest import BadEvent, Ignored, describe_error, records_in, to_
 from ssm_detect.models.cloudtrail import CloudTrailRecord
 from ssm_detect.models.ssm_calls import MAX_INSTANCE_IDS, MAX_TARGETS
 from ssm_detect.principal import PrincipalKeying
+from ssm_detect.processing import malformed_report
 from ssm_detect.ssm_event import CreateDocumentCall, SendCommandCall, SsmEvent
 from tests.builders import envelope, load_payload, load_record
 
@@ -36,6 +37,14 @@ def only(payload: object) -> Parsed:
 def bad(payload: object) -> BadEvent:
     parsed = only(payload)
     assert isinstance(parsed, BadEvent), parsed
+    return parsed
+
+
+def judged(payload: object, field: str) -> SsmEvent:
+    """Fail toward detection: the call is judged, and `field` is named as malformed."""
+    parsed = only(payload)
+    assert isinstance(parsed, SsmEvent), parsed
+    assert any(name.startswith(field) for name in parsed.malformed_fields), parsed.malformed_fields
     return parsed
 
 
@@ -194,7 +203,7 @@ def test_ingest_envelope_without_id_is_bad() -> None:
     assert isinstance(only(payload), BadEvent)
 
 
-@pytest.mark.parametrize("field", ["eventTime", "eventSource", "userIdentity", "eventID"])
+@pytest.mark.parametrize("field", ["eventTime", "eventSource", "eventID"])
 def test_ingest_missing_required_field_is_bad(field: str) -> None:
     record = load_record("send_command_success.json")
     del record[field]
@@ -204,22 +213,61 @@ def test_ingest_missing_required_field_is_bad(field: str) -> None:
     assert field in found.reason
 
 
-def test_ingest_missing_fields_in_real_files_are_bad() -> None:
-    for name in ("malformed_missing_event_time.json", "malformed_missing_user_identity.json"):
-        payload = load_payload(name)
-        assert bad(payload).event_id == payload["detail"]["eventID"], name
+def test_ingest_missing_user_identity_is_judged_as_an_unknown_caller() -> None:
+    """Fail toward detection: the call is judged; the stateful detections cannot key it."""
+    record = load_record("send_command_success.json")
+    del record["userIdentity"]
+
+    event = judged(record, "userIdentity")
+
+    assert event.unkeyed_reason == "no readable userIdentity"
+
+
+def test_ingest_missing_fields_in_real_files() -> None:
+    payload = load_payload("malformed_missing_event_time.json")
+    assert bad(payload).event_id == payload["detail"]["eventID"]
+    judged(load_payload("malformed_missing_user_identity.json"), "userIdentity")
 
 
 def test_ingest_event_time_not_a_date_is_bad() -> None:
     assert "eventTime" in bad(load_payload("malformed_event_time_not_a_date.json")).reason
 
 
-def test_ingest_instance_ids_as_string_is_bad() -> None:
+def test_ingest_instance_ids_as_string_is_left_out_and_named() -> None:
     record = load_record("send_command_success.json")
     record["requestParameters"]["instanceIds"] = "i-0887569e2156800ad"
 
-    assert "instanceIds" in bad(record).reason
-    assert isinstance(only(load_payload("malformed_instance_ids_string.json")), BadEvent)
+    event = judged(record, "requestParameters.instanceIds")
+
+    assert isinstance(event.call, SendCommandCall)
+    assert event.call.request.instance_ids == ()
+    judged(load_payload("malformed_instance_ids_string.json"), "requestParameters.instanceIds")
+
+
+@pytest.mark.parametrize(
+    "odd", ["not-an-instance", "i-XYZ", "sg-0123456789abcdef0", "i-" + "a" * 200]
+)
+def test_ingest_odd_instance_id_entries_are_left_out_the_rest_kept(odd: str) -> None:
+    record = load_record("send_command_success.json")
+    record["requestParameters"]["instanceIds"] = [
+        "i-0aaaaaaaaaaaaaaa1",
+        odd,
+        "mi-0123456789abcdef0",
+    ]
+    record["responseElements"] = None
+
+    event = judged(record, "requestParameters.instanceIds[1]")
+
+    assert isinstance(event.call, SendCommandCall)
+    assert event.call.instance_ids == ("i-0aaaaaaaaaaaaaaa1", "mi-0123456789abcdef0")
+
+
+def test_ingest_wildcard_instance_id_is_an_instance_id_entry() -> None:
+    record = load_record("send_command_success.json")
+    record["requestParameters"]["instanceIds"] = ["*"]
+    event = only(record)
+    assert isinstance(event, SsmEvent)
+    assert event.malformed_fields == ()
 
 
 def test_ingest_instance_ids_at_the_bound_are_accepted() -> None:
@@ -234,7 +282,7 @@ def test_ingest_instance_ids_at_the_bound_are_accepted() -> None:
 
 
 @pytest.mark.parametrize("where", ["request", "response"])
-def test_ingest_instance_ids_above_the_bound_are_bad(where: str) -> None:
+def test_ingest_instance_ids_above_the_bound_are_cut_to_it(where: str) -> None:
     record = load_record("send_command_success.json")
     too_many = ids(0, MAX_INSTANCE_IDS + 1)
     if where == "request":
@@ -242,10 +290,13 @@ def test_ingest_instance_ids_above_the_bound_are_bad(where: str) -> None:
     else:
         record["responseElements"]["command"]["instanceIds"] = too_many
 
-    found = bad(record)
+    event = judged(record, "requestParameters" if where == "request" else "responseElements")
 
-    assert found.event_id == record["eventID"]
-    assert "instanceIds" in found.reason
+    assert isinstance(event.call, SendCommandCall)
+    command = event.call.response.command
+    cut = event.call.request if where == "request" else command
+    assert cut is not None
+    assert len(cut.instance_ids) == MAX_INSTANCE_IDS
 
 
 def test_ingest_null_instance_ids_are_empty() -> None:
@@ -261,26 +312,26 @@ def test_ingest_null_instance_ids_are_empty() -> None:
 
 
 @pytest.mark.parametrize("targets", ["InstanceIds=i-1", {"Key": "InstanceIds"}, 3])
-def test_ingest_targets_not_a_list_is_bad(targets: object) -> None:
+def test_ingest_targets_not_a_list_are_left_out_and_named(targets: object) -> None:
     record = load_record("fanout_tag_target.json")
     record["requestParameters"]["targets"] = targets
 
-    assert "targets" in bad(record).reason
+    event = judged(record, "requestParameters.targets")
+
+    assert isinstance(event.call, SendCommandCall)
+    assert event.call.request.targets == ()
 
 
-@pytest.mark.parametrize("target", ["tag:Env=prod", ["tag:Env", "prod"], None, 5])
-def test_ingest_target_not_an_object_is_bad(target: object) -> None:
+@pytest.mark.parametrize("target", ["tag:Env=prod", ["tag:Env", "prod"], None, 5, {"values": []}])
+def test_ingest_odd_target_entry_is_left_out_the_others_kept(target: object) -> None:
     record = load_record("fanout_tag_target.json")
+    kept = list(record["requestParameters"]["targets"])
     record["requestParameters"]["targets"].append(target)
 
-    assert "target" in bad(record).reason
+    event = judged(record, "requestParameters.targets")
 
-
-def test_ingest_target_without_key_is_bad() -> None:
-    record = load_record("fanout_tag_target.json")
-    record["requestParameters"]["targets"] = [{"values": ["prod"]}]
-
-    assert isinstance(only(record), BadEvent)
+    assert isinstance(event.call, SendCommandCall)
+    assert len(event.call.request.targets) == len(kept) > 0
 
 
 def test_ingest_targets_at_the_bound_are_accepted() -> None:
@@ -296,15 +347,16 @@ def test_ingest_targets_at_the_bound_are_accepted() -> None:
     assert len(event.call.request.targets) == MAX_TARGETS
 
 
-def test_ingest_targets_above_the_bound_are_bad() -> None:
+def test_ingest_targets_above_the_bound_are_cut_to_it() -> None:
     record = load_record("fanout_tag_target.json")
     record["requestParameters"]["targets"] = [
         {"Key": f"tag:K{n}", "Values": ["v"]} for n in range(MAX_TARGETS + 1)
     ]
 
-    found = bad(record)
+    event = judged(record, "requestParameters.targets")
 
-    assert str(MAX_TARGETS) in found.reason
+    assert isinstance(event.call, SendCommandCall)
+    assert len(event.call.request.targets) == MAX_TARGETS
 
 
 def test_ingest_target_key_in_any_letter_case_is_accepted() -> None:
@@ -321,7 +373,7 @@ def test_ingest_target_key_in_any_letter_case_is_accepted() -> None:
 def test_ingest_bad_record_inside_log_object_does_not_hide_the_others() -> None:
     good = load_record("send_command_success.json")
     broken = load_record(CREATE)
-    del broken["userIdentity"]
+    del broken["eventTime"]
 
     parsed = ingest({"Records": [good, broken, "junk", good]})
 
@@ -377,15 +429,24 @@ def _secret_in(record: dict[str, Any], where: str) -> None:
     ],
 )
 def test_ingest_bad_reason_never_contains_the_offending_value(where: str) -> None:
+    """A malformed field is either left out of a judged event (and only its name reported) or
+    makes the record bad input: either way, its value is never echoed."""
     record = load_record("send_command_success.json")
     _secret_in(record, where)
 
-    found = bad(record)
+    parsed = only(record)
 
-    assert SECRET not in found.reason
-    assert SECRET.lower() not in found.reason.lower()
-    assert "\n" not in found.reason
-    assert found.reason
+    if isinstance(parsed, SsmEvent):
+        reported = malformed_report(parsed).reason
+        assert parsed.malformed_fields
+        assert SECRET not in repr(parsed.call)
+    else:
+        assert isinstance(parsed, BadEvent)
+        reported = parsed.reason
+    assert SECRET not in reported
+    assert SECRET.lower() not in reported.lower()
+    assert "\n" not in reported
+    assert reported
 
 
 def test_ingest_bad_reason_never_contains_a_bad_event_time_value() -> None:

@@ -284,3 +284,25 @@ def test_product_fields_hold_json_kinds_not_python_reprs() -> None:
     assert fields["ssm-detect/context/chain_window_hours"] == "24"
     assert fields["ssm-detect/context/ratio"] == "0.5"
     assert json.loads(fields["ssm-detect/context/flags"]) == [{"on": True}]
+
+
+def test_many_actors_stay_within_the_50_product_fields() -> None:
+    many = {
+        f"role{n}": actor(
+            CREATOR_ROLE,
+            session=f"s{n}",
+            key=f"ASIA{n:016d}",
+            ip="198.51.100.7",
+            event=EARLY,
+            account=MEMBER,
+        )
+        for n in range(8)
+    }
+    finding = with_context(chain(), actors=many, **{f"extra_{n}": n for n in range(40)})
+
+    document = imported(finding)
+
+    assert_valid_asff(document)
+    fields = document["ProductFields"]
+    assert fields["ssm-detect/actor/role0/arn"].endswith("/s0")
+    assert sum(key.startswith("ssm-detect/context/") for key in fields) >= 10

@@ -9,18 +9,37 @@ from ssm_detect.findings import Resource
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
 
 MAX_LISTED_INSTANCES = 50
+_EXPLICIT_TARGET_KEY = "instanceids"
+WILDCARD = "*"
+
+
+def reached_instances(call: SendCommandCall) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(explicit instance ids, descriptions of targets that reach an unknown number): tag and
+    resource-group targets, and the wildcard `*` (in `instanceIds` or an InstanceIds target),
+    which is every managed node, not one instance."""
+    explicit = [i for i in call.instance_ids if i != WILDCARD]
+    unbounded = [f"instanceIds={WILDCARD}"] if WILDCARD in call.instance_ids else []
+    for target in call.targets:
+        if target.key.lower() == _EXPLICIT_TARGET_KEY and WILDCARD not in target.values:
+            explicit.extend(target.values)
+        else:
+            unbounded.append(f"{target.key}={','.join(target.values)}"[:256])
+    return tuple(dict.fromkeys(explicit)), tuple(dict.fromkeys(unbounded))
 
 
 def send_command_context(event: SsmEvent, call: SendCommandCall) -> dict[str, Any]:
     command = call.response.command
     request = call.request
+    explicit = [i for i in call.instance_ids if i != WILDCARD]
     return {
         "document_name": call.document_name,
         "document_version": request.document_version
         or (command.document_version if command else None),
         "command_id": call.command_id,
-        "instance_ids": list(call.instance_ids[:MAX_LISTED_INSTANCES]),
-        "instance_count": len(call.instance_ids),
+        "instance_ids": list(explicit[:MAX_LISTED_INSTANCES]),
+        # explicit ids only: `*` reaches an unknown number (listed under its targets)
+        "instance_count": len(explicit),
+        "unknown_size_targets": list(reached_instances(call)[1]),
         "targets": [{"key": t.key, "values": list(t.values[:10])} for t in call.targets],
         "comment": request.comment or (command.comment if command else None),
         "output_s3_bucket": request.output_s3_bucket_name

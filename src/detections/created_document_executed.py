@@ -30,8 +30,8 @@ from detections.base import (
     Prior,
     Verdict,
 )
+from detections.context import reached_instances
 from detections.distributed_command import METADATA as FANOUT
-from detections.distributed_command import reached_instances
 from detections.evidence import Actor, contributing_event
 from detections.rare_document_creator import METADATA as RARE_CREATOR
 from detections.resources import (

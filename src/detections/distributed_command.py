@@ -32,7 +32,7 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.context import send_command_context
+from detections.context import reached_instances, send_command_context
 from detections.evidence import contributing_event
 from detections.resources import (
     document_resource,
@@ -63,8 +63,6 @@ UNBOUNDED = "unbounded"  # "<epoch>|<event id>|<target>": tag / resource-group /
 # The attribute names the deployed items use, so no state is lost on upgrade.
 SET_NAMES = SetNames(events=CALLS, members=INSTANCES, unknown=UNBOUNDED)
 
-_EXPLICIT_TARGET_KEY = "instanceids"
-_WILDCARD = "*"
 # The block's bounds (module docstring). With CloudTrail's shapes (36-character event ids, 19- or
 # 20-character instance ids) a call member is ~60 bytes with its region, an instance member 68
 # and an unknown-size target member at most 305 (its description is cut to 256): at the hard
@@ -170,18 +168,6 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
             for window in reading
             if len(window.members) > threshold or window.unknown
         )
-
-
-def reached_instances(call: SendCommandCall) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(explicit instance ids, descriptions of targets that reach an unknown number)."""
-    explicit = [i for i in call.instance_ids if i != _WILDCARD]
-    unbounded = [f"instanceIds={_WILDCARD}"] if _WILDCARD in call.instance_ids else []
-    for target in call.targets:
-        if target.key.lower() == _EXPLICIT_TARGET_KEY and _WILDCARD not in target.values:
-            explicit.extend(target.values)
-        else:
-            unbounded.append(f"{target.key}={','.join(target.values)}"[:256])
-    return tuple(dict.fromkeys(explicit)), tuple(dict.fromkeys(unbounded))
 
 
 def _verdict(event: SsmEvent, call: SendCommandCall, settings: Settings, window: Window) -> Verdict:

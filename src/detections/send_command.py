@@ -20,7 +20,7 @@ from detections.base import (
     Verdict,
 )
 from detections.content_inspection import escalate, hits_context, inspect_content
-from detections.context import send_command_context, send_command_resources
+from detections.context import reached_instances, send_command_context, send_command_resources
 from detections.resources import principal_resources
 from detections.send_command_tells import tells_of
 from ssm_detect.findings import Severity
@@ -107,12 +107,14 @@ class SendCommandDetection(Detection):
                 *reasons,
                 "lowered to INFORMATIONAL: initiated by an AWS service (State Manager)",
             )
-        targets = len(call.instance_ids) or len(call.targets)
+        explicit, unknown = reached_instances(call)
+        reach = (
+            f"an unknown number of instances ({', '.join(unknown)[:200]})"
+            if unknown
+            else f"{len(explicit)} target(s)"
+        )
         return Verdict(
-            summary=(
-                f"{event.principal.key} ran {call.document_name or 'a document'} "
-                f"on {targets} target(s)"
-            ),
+            summary=(f"{event.principal.key} ran {call.document_name or 'a document'} on {reach}"),
             decisive_event_id=event.event_id,
             event_ids=(event.event_id,),
             first_seen=event.record.event_time,

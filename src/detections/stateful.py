@@ -10,7 +10,9 @@ A stateful detection never builds state machinery of its own. It says:
 
 The pipeline-facing methods (`state_update`, `evaluate_all`, `state_prune`) are implemented here
 once, so every stateful detection makes exactly one atomic state round trip per event (plus, now
-and then, a batched prune) and decides on what the store holds after its own write.
+and then, a batched prune) and decides on what the store holds after its own write. An event
+whose account or caller could not be read (`SsmEvent.unkeyed_reason`: fail toward detection)
+is not observed: stateless detections still judge it, and its log line says why these skipped.
 """
 
 from __future__ import annotations
@@ -52,10 +54,18 @@ class StatefulDetection(Detection, Generic[Observation, Reading]):
     ) -> tuple[Verdict, ...]:
         """The verdicts the reading supports (pure)."""
 
+    def observed(
+        self, event: SsmEvent, settings: Settings, prior: Prior
+    ) -> Observed[Observation] | None:
+        """`observe`, for events whose key parts are readable."""
+        if event.unkeyed_reason is not None:
+            return None
+        return self.observe(event, settings, prior)
+
     def state_update(
         self, event: SsmEvent, settings: Settings, prior: Prior = NO_PRIOR
     ) -> StateUpdate | None:
-        observed = self.observe(event, settings, prior)
+        observed = self.observed(event, settings, prior)
         if observed is None:
             return None
         return self.block(settings).update(observed.key, observed.observation)
@@ -69,7 +79,7 @@ class StatefulDetection(Detection, Generic[Observation, Reading]):
     def evaluate_all(
         self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
     ) -> tuple[Verdict, ...]:
-        observed = self.observe(event, settings, prior)
+        observed = self.observed(event, settings, prior)
         if observed is None:
             return ()
         reading = self.block(settings).read(observed.observation, state)
@@ -78,7 +88,7 @@ class StatefulDetection(Detection, Generic[Observation, Reading]):
     def state_prune(
         self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
     ) -> StatePrune | None:
-        observed = self.observe(event, settings, prior)
+        observed = self.observed(event, settings, prior)
         if observed is None:
             return None
         return self.block(settings).prune(observed.key, observed.observation, state)

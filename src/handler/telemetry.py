@@ -18,13 +18,17 @@ class PowertoolsTelemetry:
 
     def bad_event(self, bad: BadEvent) -> None:
         self._logger.set_correlation_id(bad.event_id)
-        self._logger.warning("skipped bad event", extra={"reason": bad.reason})
+        message = "judged event with malformed fields" if bad.judged else "skipped bad event"
+        self._logger.warning(message, extra={"reason": bad.reason})
 
 
 def publish_metrics(metrics: Metrics, summary: Summary) -> None:
     metrics.add_metric(name="EventsSeen", unit=MetricUnit.Count, value=summary.events_seen)
     metrics.add_metric(name="SsmEvents", unit=MetricUnit.Count, value=summary.ssm_events)
     metrics.add_metric(name="BadEvents", unit=MetricUnit.Count, value=summary.bad_events)
+    metrics.add_metric(
+        name="MalformedEvents", unit=MetricUnit.Count, value=summary.malformed_events
+    )
     metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=sum(summary.findings.values()))
     metrics.add_metric(
         name="AllowlistedEvents", unit=MetricUnit.Count, value=sum(summary.allowlisted.values())

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from ssm_detect.models.cloudtrail import SSM_EVENT_SOURCE, CloudTrailRecord, EventBridgeEnvelope
+from ssm_detect.models.repair import MAX_REPAIRS, MalformedFieldsError, located, repair
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.ssm_event import SsmEvent, to_ssm_event
 
@@ -26,10 +27,12 @@ _END = object()
 
 @dataclass(frozen=True)
 class BadEvent:
-    """Input we could not understand: reported, counted and skipped, never raised."""
+    """Input we could not understand: reported, counted and skipped, never raised; or, with
+    `judged`, a call judged on its valid fields whose malformed ones are reported."""
 
     event_id: str
     reason: str
+    judged: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,35 @@ def to_event(raw: dict[str, Any], keying: PrincipalKeying) -> SsmEvent | BadEven
         return Ignored(event_id)
     try:
         _check_encodable(raw)
-        return to_ssm_event(CloudTrailRecord.model_validate(raw), keying)
+        return _judgeable(raw, keying)
     except (ValidationError, TypeError, ValueError) as error:
         return BadEvent(event_id, describe_error(error))
+
+
+def _judgeable(raw: dict[str, Any], keying: PrincipalKeying) -> SsmEvent:
+    """The event, with malformed fields bounded or left out and named (`models.repair`: fail
+    toward detection); raises the first error when a field every detection needs is malformed."""
+    work, malformed = raw, list[str]()
+    first_error: Exception | None = None
+    failure: Exception
+    for _ in range(MAX_REPAIRS + 1):
+        try:
+            event = to_ssm_event(CloudTrailRecord.model_validate(work), keying)
+        except ValidationError as error:
+            errors, failure = located(error), error
+        except MalformedFieldsError as error:
+            errors, failure = list(error.errors), error
+        else:
+            return replace(event, malformed_fields=tuple(dict.fromkeys(malformed)))
+        first_error = first_error or failure
+        try:
+            work, names = repair(work, errors)
+        except ValueError:
+            raise failure from None
+        if not names:
+            break
+        malformed.extend(names)
+    raise first_error or ValueError("malformed fields could not be repaired")
 
 
 def _check_encodable(raw: dict[str, Any]) -> None:
@@ -113,7 +142,9 @@ def event_id_of(raw: object) -> str:
 
 def describe_error(error: Exception) -> str:
     """A short, single-line reason that never echoes input values (they may be secrets)."""
-    if isinstance(error, ValidationError):
+    if isinstance(error, MalformedFieldsError):
+        text = str(error)
+    elif isinstance(error, ValidationError):
         parts = [
             f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
             for e in error.errors(include_input=False, include_url=False)[:3]

@@ -90,7 +90,8 @@ def build_finding(
         first_seen=verdict.first_seen,
         last_seen=verdict.last_seen,
         resources=verdict.resources,
-        context=dict(verdict.context),
+        context=dict(verdict.context)
+        | ({"malformed_fields": list(event.malformed_fields)} if event.malformed_fields else {}),
         mitre=metadata.mitre,
         references=metadata.references,
         runbook=metadata.runbook,

@@ -34,6 +34,8 @@ class Summary:
     ssm_events: int = 0
     ignored: int = 0
     bad_events: int = 0
+    malformed_events: int = 0
+    """Events judged with malformed fields (reported, not skipped); not in `as_dict`."""
     duplicates: int = 0
     findings: Counter[str] = field(default_factory=Counter)
     notified: int = 0
@@ -68,7 +70,18 @@ def parse_payload(
             summary.bad_events += 1
             telemetry.bad_event(parsed)
         else:
+            if parsed.malformed_fields:
+                summary.malformed_events += 1
+                telemetry.bad_event(malformed_report(parsed))
             yield parsed
+
+
+def malformed_report(event: SsmEvent) -> BadEvent:
+    """The log line of an event judged with malformed fields: which, and what skipped it."""
+    reason = f"judged with malformed fields: {', '.join(event.malformed_fields)}"
+    if event.unkeyed_reason:
+        reason += f"; stateful detections skipped: {event.unkeyed_reason}"
+    return BadEvent(event.event_id, reason[:300], judged=True)
 
 
 def run_events(
@@ -81,15 +94,18 @@ def run_events(
     invocation: str = "",
 ) -> DeliveryReport:
     """Detect on each event, then deliver the findings (errors propagate)."""
-    produced: list[Finding] = []
+    produced: list[list[Finding]] = []
     for event in events:
         telemetry.event_context(event.event_id)
         summary.ssm_events += 1
         outcome = pipeline.process(event)
         summary.allowlisted.update(outcome.allowlisted)
         summary.findings.update(f.detection_id for f in outcome.findings)
-        produced.extend(outcome.findings)
-    report = dispatcher.deliver(produced, invocation=invocation) if produced else DeliveryReport()
+        if outcome.findings:
+            produced.append(outcome.findings)  # one event's findings: one notification
+    report = (
+        dispatcher.deliver_events(produced, invocation=invocation) if produced else DeliveryReport()
+    )
     summary.notified += len(report.notified)
     summary.suppressed += report.suppressed
     return report

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from ssm_detect.execution_calls import ExecutionCall, execution_call_of
 from ssm_detect.models.cloudtrail import CloudTrailRecord
+from ssm_detect.models.repair import FieldError, MalformedFieldsError, located, safe_reason
 from ssm_detect.models.session_calls import (
     CreateActivationRequest,
     CreateActivationResponse,
@@ -174,6 +178,20 @@ class SsmEvent:
     principal: Principal
     call: SsmCall | None
     """None for SSM calls no detection inspects in detail (they still reach the pipeline)."""
+    malformed_fields: tuple[str, ...] = ()
+    """Fields that were bounded or left out to judge the call (`models.repair`)."""
+
+    @property
+    def unkeyed_reason(self) -> str | None:
+        """Why the stateful detections cannot key this event (None: they can). Only a malformed
+        field makes it unkeyable: an account or caller we could not read is not merged with
+        others under a placeholder."""
+        account_fields = {"recipientAccountId", "userIdentity.accountId"}
+        if self.record.account_id == "unknown" and account_fields & set(self.malformed_fields):
+            return "no valid account id"
+        if "userIdentity" in self.malformed_fields:
+            return "no readable userIdentity"
+        return None
 
     @property
     def event_id(self) -> str:
@@ -185,8 +203,23 @@ class SsmEvent:
 
 
 def to_ssm_event(record: CloudTrailRecord, keying: PrincipalKeying) -> SsmEvent:
-    """Parse the call-specific parts; raises pydantic.ValidationError / TypeError / ValueError."""
-    return SsmEvent(record=record, principal=principal_of(record, keying), call=_call_of(record))
+    """Parse the call-specific parts; raises `MalformedFieldsError` (located from the record's root)
+    for fields the call models refuse, and for a principal too long to key on."""
+    try:
+        principal = principal_of(record, keying)
+    except ValueError as error:
+        raise MalformedFieldsError(
+            [FieldError(("userIdentity",), "too_long")], str(error)
+        ) from None
+    return SsmEvent(record=record, principal=principal, call=_call_of(record))
+
+
+def _validated(model: type[BaseModel], value: dict[str, Any], where: str) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        prefix = (where,)
+        raise MalformedFieldsError(located(error, prefix), safe_reason(error, prefix)) from None
 
 
 def _call_of(record: CloudTrailRecord) -> SsmCall | None:
@@ -194,13 +227,13 @@ def _call_of(record: CloudTrailRecord) -> SsmCall | None:
     response = record.response_elements or {}
     if record.event_name == "SendCommand":
         return SendCommandCall(
-            SendCommandRequest.model_validate(request),
-            SendCommandResponse.model_validate(response),
+            _validated(SendCommandRequest, request, "requestParameters"),
+            _validated(SendCommandResponse, response, "responseElements"),
         )
     if record.event_name == "CreateDocument":
         return CreateDocumentCall(
-            CreateDocumentRequest.model_validate(request),
-            CreateDocumentResponse.model_validate(response),
+            _validated(CreateDocumentRequest, request, "requestParameters"),
+            _validated(CreateDocumentResponse, response, "responseElements"),
         )
     return execution_call_of(record) or _session_call_of(record.event_name, request, response)
 
@@ -211,16 +244,20 @@ def _session_call_of(
     """Issue 13's calls: sessions, parameter reads, activations."""
     if name == "StartSession":
         return StartSessionCall(
-            StartSessionRequest.model_validate(request),
-            StartSessionResponse.model_validate(response),
+            _validated(StartSessionRequest, request, "requestParameters"),
+            _validated(StartSessionResponse, response, "responseElements"),
         )
     if name in PARAMETER_READS:
-        return ParameterReadCall(name, ParameterReadRequest.model_validate(request))
+        return ParameterReadCall(
+            name, _validated(ParameterReadRequest, request, "requestParameters")
+        )
     if name == "DescribeParameters":
-        return DescribeParametersCall(DescribeParametersRequest.model_validate(request))
+        return DescribeParametersCall(
+            _validated(DescribeParametersRequest, request, "requestParameters")
+        )
     if name == "CreateActivation":
         return CreateActivationCall(
-            CreateActivationRequest.model_validate(request),
-            CreateActivationResponse.model_validate(response),
+            _validated(CreateActivationRequest, request, "requestParameters"),
+            _validated(CreateActivationResponse, response, "responseElements"),
         )
     return None

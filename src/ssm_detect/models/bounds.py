@@ -12,7 +12,9 @@ Two kinds of field need them:
   `ledger#AWS.SSM.RareCommandDocumentCreator#`, is 42). No real value comes near the bound: IAM
   names are at most 64 characters and paths 512, so a role or user ARN is under 650 characters
   (IAM's documented ARN maximum of 2,048 is a field size, not something IAM lets one build), and
-  SSM document names are at most 128 ASCII characters.
+  SSM document names are at most 128 ASCII characters. A key part past its bound is not bad
+  input: `models/repair.py` cuts it (a name) or leaves it out (an account id, an unreadable
+  caller) and names it, and the call is judged on the rest (fail toward detection).
 - **Free-form JSON** that CloudTrail copies from the caller (SendCommand `parameters`,
   CreateDocument `content` and `tags`). Serialising it (json.dumps, pydantic) recurses once per
   level, so a few kilobytes of brackets raise RecursionError. Such a call still ran, so it is

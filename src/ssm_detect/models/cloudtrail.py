@@ -27,7 +27,7 @@ class CloudTrailRecord(BaseModel):
     # Every resource ARN in a finding repeats it, so an unbounded one makes an ASFF document no
     # trimming can fit; real names are lowercase letters, digits and hyphens (`us-gov-west-1`).
     aws_region: str = Field(default="", alias="awsRegion", pattern=r"^[a-z0-9-]{0,64}$")
-    # Part of every state key: 12 digits, or the record is bad input (models/bounds.py).
+    # Part of every state key: 12 digits, or the field is left out and named (models/repair.py).
     recipient_account_id: AccountId | None = Field(default=None, alias="recipientAccountId")
     user_identity: UserIdentity = Field(alias="userIdentity")
     source_ip_address: str | None = Field(default=None, alias="sourceIPAddress")

@@ -2,7 +2,8 @@
 
 Field names follow CloudTrail (camelCase, via aliases). Lists are bounded well above the API's
 own limits (SendCommand takes at most 50 instance ids) so that a corrupted or hostile record
-cannot make us store or format an unbounded amount of data: such a record is bad input.
+cannot make us store or format an unbounded amount of data: a field past its bound is cut or
+left out and named (models/repair.py), and the call is still judged.
 Document names are part of state keys (`KeyPart`); the free-form JSON a caller sends
 (`parameters`, `content`, `tags`) is cut down to a bounded nesting depth instead (see
 `ssm_detect.models.bounds`): the call ran, so it is still detected.
@@ -19,9 +20,10 @@ from ssm_detect.models.bounds import FreeFormJson, KeyPart, nesting_truncated
 MAX_INSTANCE_IDS = 1000
 MAX_TARGETS = 50
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
-# Instance ids are 19 characters, managed-node ids 20; the bound keeps a hostile record's
-# state item far below DynamoDB's 400 KB.
-InstanceId = Annotated[str, StringConstraints(max_length=128)]
+# Instance ids are `i-` + 8 or 17 hex digits, managed nodes `mi-` + 17; `*` is SendCommand's
+# wildcard. Anything else is not an instance: the entry is left out and named as malformed
+# (models/repair.py), the call is still judged. The bound keeps state items small.
+InstanceId = Annotated[str, StringConstraints(max_length=128, pattern=r"^(\*|m?i-[0-9a-f]{8,32})$")]
 
 
 class _Lenient(BaseModel):
@@ -46,7 +48,7 @@ class Target(_Lenient):
     def from_raw(cls, raw: object) -> Target:
         """Accept `{"Key": .., "Values": ..}` in any letter case."""
         if not isinstance(raw, dict):
-            raise TypeError(f"a target must be an object, got {type(raw).__name__}")
+            raise ValueError(f"a target must be an object, got {type(raw).__name__}")
         return cls.model_validate({str(name).lower(): value for name, value in raw.items()})
 
 
@@ -54,7 +56,7 @@ def _targets(raw: object) -> tuple[Target, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise TypeError(f"targets must be a list, got {type(raw).__name__}")
+        raise ValueError(f"targets must be a list, got {type(raw).__name__}")
     if len(raw) > MAX_TARGETS:
         raise ValueError(f"{len(raw)} targets exceed the bound of {MAX_TARGETS}")
     return tuple(Target.from_raw(item) for item in raw)

@@ -64,6 +64,9 @@ MAX_PRODUCT_FIELD_KEY = 128
 MAX_PRODUCT_FIELD_VALUE = 2048
 MAX_RECOMMENDATION = 512
 MAX_API = 128
+MAX_RELATED_FINDINGS = 10
+MIN_CONTEXT_FIELDS = 10
+"""Product fields kept for the detection's context after the fixed and actor fields."""
 PRODUCT_FIELD_PREFIX = "ssm-detect/"
 CONTEXT_PREFIX = "ssm-detect/context/"
 
@@ -246,6 +249,15 @@ def format_asff(
         "ProductFields": _product_fields(finding, count),
         "RecordState": "ACTIVE",
     }
+    if finding.related_ids:
+        # The findings raised by the same event. Providers set it through
+        # FindingProviderFields, which is what Security Hub reads on updates.
+        related = [
+            {"ProductArn": document["ProductArn"], "Id": related_id}
+            for related_id in finding.related_ids[:MAX_RELATED_FINDINGS]
+        ]
+        document["RelatedFindings"] = related
+        document["FindingProviderFields"]["RelatedFindings"] = [dict(r) for r in related]
     if finding.runbook.strip():
         document["Remediation"] = {"Recommendation": _recommendation(finding.runbook)}
     if finding.event_ids:
@@ -436,8 +448,13 @@ def _product_fields(finding: Finding, count: int) -> dict[str, str]:
         "seed_tags": ", ".join(seed_tags(finding)),
         "contributing_events": _places_text(finding),
     }
+    # Actors before context, yet never more than the API's 50 fields: a finding with many
+    # actors keeps their first fields (the identity first) and still imports.
+    room = MAX_PRODUCT_FIELDS - len(fields) - MIN_CONTEXT_FIELDS
     for actor in actors(finding):
-        fields.update({f"actor/{actor.role}/{name}": value for name, value in actor.items()})
+        for name, text in actor.items()[: max(room, 0)]:
+            fields[f"actor/{actor.role}/{name}"] = text
+            room -= 1
     product = {
         truncate(f"{PRODUCT_FIELD_PREFIX}{one_line(key, 100)}", MAX_PRODUCT_FIELD_KEY): (
             _field_value(value)
