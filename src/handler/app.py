@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler.telemetry import PowertoolsTelemetry, publish_metrics
+from ssm_detect.heartbeat import Beat, check_time, heartbeat_of, is_silence_check, run_check
 from ssm_detect.processing import process_payload
 from ssm_detect.settings import SettingProblem
 from ssm_detect.wiring import Runtime, lambda_runtime
@@ -71,6 +72,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         metrics.add_metric(
             name="BadSettings", unit=MetricUnit.Count, value=len(wired.setting_problems)
         )
+    beat = heartbeat_of(event)
+    if beat is not None and wired.heartbeats is not None:
+        return record_heartbeat(wired, beat)
+    if is_silence_check(event) and wired.heartbeats is not None:
+        return silence_check(wired, event, context.aws_request_id)
     summary = process_payload(
         event,
         wired.pipeline,
@@ -80,3 +86,31 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
     )
     publish_metrics(metrics, summary)
     return summary.as_dict()
+
+
+def record_heartbeat(wired: Runtime, beat: Beat) -> dict[str, object]:
+    """One conditional write, and nothing else: heartbeats never reach the detections."""
+    assert wired.heartbeats is not None  # noqa: S101 - checked by the caller
+    wired.heartbeats.record(beat)
+    metrics.add_metric(name="Heartbeats", unit=MetricUnit.Count, value=1)
+    return {"heartbeat": str(beat.source), "at": beat.at.isoformat()}
+
+
+def silence_check(wired: Runtime, event: dict[str, Any], invocation: str) -> dict[str, object]:
+    """Judged as of the scheduled time; findings go through the normal delivery (ledger,
+    SNS, Security Hub), and SilentSources feeds the silent-sources alarm on every check."""
+    assert wired.heartbeats is not None  # noqa: S101 - checked by the caller
+    report, findings = run_check(
+        wired.heartbeats, check_time(event), wired.pipeline.settings.silence_limit
+    )
+    for source, last in sorted(report.silent.items()):
+        logger.error(
+            "silent source: no heartbeat from %s since %s",
+            source,
+            last.isoformat(),
+            extra={"account": source.account, "region": source.region},
+        )
+    if findings:
+        wired.dispatcher.deliver(findings, invocation=invocation)
+    metrics.add_metric(name="SilentSources", unit=MetricUnit.Count, value=len(report.silent))
+    return report.as_dict()
