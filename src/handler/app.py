@@ -16,7 +16,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler.telemetry import PowertoolsTelemetry, publish_metrics
-from ssm_detect.heartbeat import Beat, check_time, heartbeat_of, is_silence_check, run_check
+from ssm_detect.heartbeat import (
+    Beat,
+    HeartbeatStore,
+    check_time,
+    heartbeat_of,
+    is_silence_check,
+    run_check,
+)
 from ssm_detect.processing import process_payload
 from ssm_detect.settings import SettingProblem
 from ssm_detect.wiring import Runtime, lambda_runtime
@@ -72,11 +79,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         metrics.add_metric(
             name="BadSettings", unit=MetricUnit.Count, value=len(wired.setting_problems)
         )
-    beat = heartbeat_of(event)
-    if beat is not None and wired.heartbeats is not None:
-        return record_heartbeat(wired, beat)
-    if is_silence_check(event) and wired.heartbeats is not None:
-        return silence_check(wired, event, context.aws_request_id)
+    heartbeats = wired.heartbeats
+    if heartbeats is not None:
+        beat = heartbeat_of(event)
+        if beat is not None:
+            return record_heartbeat(heartbeats, beat)
+        if is_silence_check(event):
+            return silence_check(wired, heartbeats, event, context.aws_request_id)
     summary = process_payload(
         event,
         wired.pipeline,
@@ -88,20 +97,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
     return summary.as_dict()
 
 
-def record_heartbeat(wired: Runtime, beat: Beat) -> dict[str, object]:
+def record_heartbeat(heartbeats: HeartbeatStore, beat: Beat) -> dict[str, object]:
     """One conditional write, and nothing else: heartbeats never reach the detections."""
-    assert wired.heartbeats is not None  # noqa: S101 - checked by the caller
-    wired.heartbeats.record(beat)
+    heartbeats.record(beat)
     metrics.add_metric(name="Heartbeats", unit=MetricUnit.Count, value=1)
     return {"heartbeat": str(beat.source), "at": beat.at.isoformat()}
 
 
-def silence_check(wired: Runtime, event: dict[str, Any], invocation: str) -> dict[str, object]:
+def silence_check(
+    wired: Runtime, heartbeats: HeartbeatStore, event: dict[str, Any], invocation: str
+) -> dict[str, object]:
     """Judged as of the scheduled time; findings go through the normal delivery (ledger,
     SNS, Security Hub), and SilentSources feeds the silent-sources alarm on every check."""
-    assert wired.heartbeats is not None  # noqa: S101 - checked by the caller
     report, findings = run_check(
-        wired.heartbeats, check_time(event), wired.pipeline.settings.silence_limit
+        heartbeats, check_time(event), wired.pipeline.settings.silence_limit
     )
     for source, last in sorted(report.silent.items()):
         logger.error(
