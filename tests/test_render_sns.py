@@ -404,3 +404,11 @@ def test_rendered_examples_doc_is_current() -> None:
     )
 
     assert_snapshot(ROOT / "docs" / "rendered-examples.md", doc)
+
+
+def test_console_region_links_keyword_still_works_for_older_callers() -> None:
+    options = RenderOptions(console_region_links=False)
+
+    assert render_email(FANOUT, console_region_links=False) == render_email(FANOUT, options)
+    assert render_chatbot(FANOUT, console_region_links=False) == render_chatbot(FANOUT, options)
+    assert format_sns(FANOUT, console_region_links=False) == format_sns(FANOUT, options)

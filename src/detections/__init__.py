@@ -3,9 +3,11 @@
 from detections.base import Detection, DetectionMetadata, Verdict
 from detections.created_document_executed import CreatedDocumentExecutedDetection
 from detections.distributed_command import DistributedCommandDetection
+from detections.interactive_session_command import InteractiveSessionCommandDetection
 from detections.malicious_document_content import MaliciousDocumentContentDetection
 from detections.rare_document_creator import RareCommandDocumentCreatorDetection
 from detections.send_command import SendCommandDetection
+from detections.session_tunnel import SessionTunnelDetection
 
 
 def all_detections() -> tuple[Detection, ...]:
@@ -16,6 +18,9 @@ def all_detections() -> tuple[Detection, ...]:
         DistributedCommandDetection(),
         MaliciousDocumentContentDetection(),
         CreatedDocumentExecutedDetection(),
+        # Issue 13: sessions, secrets, activations.
+        SessionTunnelDetection(),
+        InteractiveSessionCommandDetection(),
     )
 
 

@@ -105,6 +105,15 @@ class Settings:
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
     silence_limit: timedelta = timedelta(minutes=60)
     """Heartbeats: a source whose latest heartbeat is older than this is silent."""
+    # Issue 13: sessions, secrets, activations (README, "The detections").
+    session_fanout_threshold: int = 2
+    """Session fan-out: fire when distinct StartSession targets in the window exceed this."""
+    session_fanout_window: timedelta = timedelta(minutes=60)
+    secret_read_threshold: int = 10
+    """SecureString harvesting: fire above this many distinct decrypted names (Panther: 10)."""
+    secret_read_window: timedelta = timedelta(minutes=60)
+    activation_roles: tuple[str, ...] = ()
+    """Role name / ARN patterns hybrid activations may hand out; any other role is HIGH."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -129,9 +138,25 @@ class Settings:
             suppression_overrides={
                 str(k): timedelta(minutes=float(str(v))) for k, v in suppressions.items()
             },
+            session_fanout_threshold=int(
+                _number(env, "SESSION_FANOUT_THRESHOLD", defaults.session_fanout_threshold)
+            ),
+            session_fanout_window=timedelta(
+                minutes=_number(env, "SESSION_FANOUT_WINDOW_MINUTES", 60)
+            ),
+            secret_read_threshold=int(
+                _number(env, "SECRET_READ_THRESHOLD", defaults.secret_read_threshold)
+            ),
+            secret_read_window=timedelta(minutes=_number(env, "SECRET_READ_WINDOW_MINUTES", 60)),
+            activation_roles=_patterns(env, "ACTIVATION_ROLES_JSON"),
         )
-        if settings.fanout_threshold < 1:
-            raise ValueError("FANOUT_THRESHOLD must be at least 1")
+        for name, value in (
+            ("FANOUT_THRESHOLD", settings.fanout_threshold),
+            ("SESSION_FANOUT_THRESHOLD", settings.session_fanout_threshold),
+            ("SECRET_READ_THRESHOLD", settings.secret_read_threshold),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1")
         return settings
 
     @classmethod

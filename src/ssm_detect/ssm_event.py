@@ -6,6 +6,14 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ssm_detect.models.cloudtrail import CloudTrailRecord
+from ssm_detect.models.session_calls import (
+    CreateActivationRequest,
+    CreateActivationResponse,
+    DescribeParametersRequest,
+    ParameterReadRequest,
+    StartSessionRequest,
+    StartSessionResponse,
+)
 from ssm_detect.models.ssm_calls import (
     CreateDocumentRequest,
     CreateDocumentResponse,
@@ -68,7 +76,94 @@ class CreateDocumentCall:
         return self.request.name or (described.name if described else None)
 
 
-SsmCall = SendCommandCall | CreateDocumentCall
+# Session Manager's default document when StartSession names none: a shell.
+DEFAULT_SESSION_DOCUMENT = "SSM-SessionManagerRunShell"
+PARAMETER_READS = ("GetParameter", "GetParameters", "GetParametersByPath")
+
+
+@dataclass(frozen=True)
+class StartSessionCall:
+    request: StartSessionRequest
+    response: StartSessionResponse
+
+    @property
+    def document_name(self) -> str:
+        return self.request.document_name or DEFAULT_SESSION_DOCUMENT
+
+    @property
+    def target(self) -> str | None:
+        return self.request.target
+
+    @property
+    def session_id(self) -> str | None:
+        return self.response.session_id
+
+    def parameter(self, name: str) -> tuple[str, ...]:
+        """A session parameter's values (the API's names are case-sensitive; so are we)."""
+        return self.request.parameter_values.get(name, ())
+
+
+@dataclass(frozen=True)
+class ParameterReadCall:
+    """GetParameter / GetParameters / GetParametersByPath."""
+
+    event_name: str
+    request: ParameterReadRequest
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Parameter names read by name, first-seen order, no repeats (no paths)."""
+        single = (self.request.name,) if self.request.name else ()
+        return tuple(dict.fromkeys(single + self.request.names))
+
+    @property
+    def path(self) -> str | None:
+        return self.request.path if self.event_name == "GetParametersByPath" else None
+
+    @property
+    def decrypts(self) -> bool:
+        return self.request.decrypts
+
+    @property
+    def document_name(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class DescribeParametersCall:
+    request: DescribeParametersRequest
+
+    @property
+    def document_name(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class CreateActivationCall:
+    request: CreateActivationRequest
+    response: CreateActivationResponse
+
+    @property
+    def iam_role(self) -> str | None:
+        return self.request.iam_role
+
+    @property
+    def activation_id(self) -> str | None:
+        return self.response.activation_id
+
+    @property
+    def document_name(self) -> None:
+        return None
+
+
+SsmCall = (
+    SendCommandCall
+    | CreateDocumentCall
+    | StartSessionCall
+    | ParameterReadCall
+    | DescribeParametersCall
+    | CreateActivationCall
+)
 
 
 @dataclass(frozen=True)
@@ -104,5 +199,26 @@ def _call_of(record: CloudTrailRecord) -> SsmCall | None:
         return CreateDocumentCall(
             CreateDocumentRequest.model_validate(request),
             CreateDocumentResponse.model_validate(response),
+        )
+    return _session_call_of(record.event_name, request, response)
+
+
+def _session_call_of(
+    name: str, request: dict[str, object], response: dict[str, object]
+) -> SsmCall | None:
+    """Issue 13's calls: sessions, parameter reads, activations."""
+    if name == "StartSession":
+        return StartSessionCall(
+            StartSessionRequest.model_validate(request),
+            StartSessionResponse.model_validate(response),
+        )
+    if name in PARAMETER_READS:
+        return ParameterReadCall(name, ParameterReadRequest.model_validate(request))
+    if name == "DescribeParameters":
+        return DescribeParametersCall(DescribeParametersRequest.model_validate(request))
+    if name == "CreateActivation":
+        return CreateActivationCall(
+            CreateActivationRequest.model_validate(request),
+            CreateActivationResponse.model_validate(response),
         )
     return None

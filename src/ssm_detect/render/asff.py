@@ -95,6 +95,8 @@ _API_BY_DETECTION = {
     "AWS.SSM.RareCommandDocumentCreator": "CreateDocument",
     "AWS.SSM.MaliciousDocumentContent": "CreateDocument",
     "AWS.SSM.CreatedDocumentExecuted": "SendCommand",
+    "AWS.SSM.SessionTunnel": "StartSession",
+    "AWS.SSM.InteractiveSessionCommand": "StartSession",
 }
 _PRINCIPAL_TYPES = (ResourceType.IAM_ROLE, ResourceType.IAM_USER, ResourceType.ACCESS_KEY)
 _ASFF_TYPE = {
@@ -163,16 +165,19 @@ def iso_ms(moment: datetime) -> str:
 
 
 def finding_types(finding: Finding) -> list[str]:
-    """ASFF types by what the finding is: every detection here is T1651 (Execution); other
-    tactics the detection itself evidences (credential access, say) are added. Tags a seed
-    carries that do not describe the activity (the Sigma seed's T1566.002 Phishing) are listed
-    as the seed's tags in `ProductFields`, not typed."""
-    types = [TYPE_EXECUTION]
+    """ASFF types by what the finding is: execution (T1651) for every detection that names it,
+    first; other tactics the detection itself evidences (credential access, say) are added; a
+    detection that is not about execution (a secret read, a tunnel's lateral movement alone) is
+    typed by its own tactics only. Tags a seed carries that do not describe the activity (the
+    Sigma seed's T1566.002 Phishing) are listed as the seed's tags in `ProductFields`, not
+    typed."""
+    executes = any(tag.tactic == "TA0002" for tag in finding.mitre)
+    types = [TYPE_EXECUTION] if executes else []
     for tag in finding.mitre:
         name = _TACTIC_TYPES.get(tag.tactic)
         if name and tag.technique not in SEED_ONLY_TECHNIQUES and name not in types:
             types.append(name)
-    return types
+    return types or [TYPE_EXECUTION]
 
 
 def seed_tags(finding: Finding) -> list[str]:

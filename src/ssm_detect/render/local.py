@@ -200,7 +200,8 @@ def print_report(
 
 def _instances(finding: Finding) -> str:
     """The first instance and how many more: ids do not fold, and the JSON lines list them all."""
-    instances = [r.label or r.id for r in finding.resources if r.type is ResourceType.EC2_INSTANCE]
+    kinds = (ResourceType.EC2_INSTANCE, ResourceType.MANAGED_INSTANCE)
+    instances = [r.label or r.id for r in finding.resources if r.type in kinds]
     if not instances:
         return "-"
     return instances[0] + (f" +{len(instances) - 1}" if len(instances) > 1 else "")

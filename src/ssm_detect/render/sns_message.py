@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from itertools import accumulate
@@ -177,8 +177,24 @@ class RenderOptions:
 DEFAULT_OPTIONS = RenderOptions()
 
 
-def format_sns(finding: Finding, options: RenderOptions = DEFAULT_OPTIONS) -> SnsMessage:
-    """One SNS publish for a finding: short default text, email text and a Chatbot message."""
+def _with_links(options: RenderOptions, console_region_links: bool | None) -> RenderOptions:  # noqa: FBT001
+    if console_region_links is None or console_region_links == options.console_region_links:
+        return options
+    return replace(options, console_region_links=console_region_links)
+
+
+def format_sns(
+    finding: Finding,
+    options: RenderOptions = DEFAULT_OPTIONS,
+    *,
+    console_region_links: bool | None = None,
+) -> SnsMessage:
+    """One SNS publish for a finding: short default text, email text and a Chatbot message.
+
+    `console_region_links` (kept for callers that predate `RenderOptions`) overrides the
+    option of the same name.
+    """
+    options = _with_links(options, console_region_links)
     attributes = {
         "severity": _string_attribute(finding.severity.value),
         "detection_id": _string_attribute(finding.detection_id),
@@ -231,9 +247,16 @@ def render_default(finding: Finding, options: RenderOptions = DEFAULT_OPTIONS) -
     return text
 
 
-def render_email(finding: Finding, options: RenderOptions = DEFAULT_OPTIONS) -> str:
+def render_email(
+    finding: Finding,
+    options: RenderOptions = DEFAULT_OPTIONS,
+    *,
+    console_region_links: bool | None = None,
+) -> str:
     """The plain-text email body: sections in the order an analyst reads them, evidence first,
-    the document content last (the SNS size limit cuts it first)."""
+    the document content last (the SNS size limit cuts it first). Each section is a public
+    function, so a notification that groups findings can compose them."""
+    options = _with_links(options, console_region_links)
     sections = (
         email_heading(finding),
         email_evidence(finding, options),
@@ -410,8 +433,10 @@ def render_chatbot(
     options: RenderOptions = DEFAULT_OPTIONS,
     *,
     description_limit: int = MAX_CHATBOT_DESCRIPTION,
+    console_region_links: bool | None = None,
 ) -> dict[str, Any]:
     """The AWS Chatbot custom notification (schema version 1.0) as a dict."""
+    options = _with_links(options, console_region_links)
     links = Links(finding, options)
     severity = finding.severity.value
     title = f"{_EMOJI[finding.severity]} [{severity}] {slack_text(finding.title, 200)}"
