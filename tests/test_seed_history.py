@@ -288,11 +288,13 @@ def test_seed_from_lookup_events_api_error_fails_in_one_line(
     [
         (
             ["--state", "s.sqlite"],
-            "give CloudTrail files or folders, or --from-lookup-events (not both)",
+            "give CloudTrail files or folders, s3:// URLs or --athena, or --from-lookup-events"
+            " (one of them)",
         ),
         (
             ["--state", "s.sqlite", "--from-lookup-events", "events"],
-            "give CloudTrail files or folders, or --from-lookup-events (not both)",
+            "give CloudTrail files or folders, s3:// URLs or --athena, or --from-lookup-events"
+            " (one of them)",
         ),
         (["--state", "s.sqlite", "--days", "3", "events"], "--days goes with --from-lookup-events"),
         (

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from ssm_detect.findings import Finding
+    from ssm_detect.replay.engine import Intake
     from ssm_detect.replay.sources import SourceItem
     from ssm_detect.state import StateStore
 
@@ -57,10 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     replay = commands.add_parser("replay", help="replay CloudTrail files through the detections")
-    replay.add_argument("paths", nargs="+", type=Path, help="files or folders (recursive)")
+    replay.add_argument(
+        "paths", nargs="*", help="files or folders (recursive), or s3://BUCKET/PREFIX of a trail"
+    )
     replay.add_argument("--state", type=Path, help="SQLite file that keeps state across runs")
     replay.add_argument("--output", choices=("table", "jsonl"), help="default: table on a tty")
     _reading_options(replay)
+    _where_options(replay)
+    replay.add_argument("--region", help="AWS region of the S3 bucket or of Athena")
     _settings_options(replay)
     replay.set_defaults(command=_replay)
 
@@ -69,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
         help="fill a state store from past CloudTrail so a new deployment knows its principals",
         description="Applies the detections' state updates only: no findings, no ledger.",
     )
-    seed.add_argument("paths", nargs="*", type=Path, help="files or folders (recursive)")
+    seed.add_argument(
+        "paths", nargs="*", help="files or folders (recursive), or s3://BUCKET/PREFIX of a trail"
+    )
     target = seed.add_mutually_exclusive_group(required=True)
     target.add_argument("--state", type=Path, help="SQLite state file (as `replay --state`)")
     target.add_argument("--table", help="the deployed stack's DynamoDB state table")
@@ -86,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         help="with --from-lookup-events: how far back (default: the history window)",
     )
     _reading_options(seed)
+    _where_options(seed)
     _settings_options(seed)
     seed.set_defaults(command=_seed_history)
 
@@ -112,6 +120,34 @@ def _reading_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SORT_BUFFER_MB,
         help="memory for ordering SSM events before sorted runs spill to temporary files",
     )
+
+
+def _where_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "CloudTrail where it lives (docs/backtest.md): an S3 trail bucket or Athena"
+    )
+    group.add_argument("--start", type=_moment, help="ISO-8601 time; events from then on")
+    group.add_argument("--end", type=_moment, help="ISO-8601 time; events before then")
+    group.add_argument("--athena", metavar="DATABASE.TABLE", help="the trail's Athena table")
+    group.add_argument("--workgroup", help="Athena workgroup (default: the account's primary)")
+    group.add_argument("--athena-output", help="s3:// location for the query's results")
+    group.add_argument(
+        "--partition-column", default="timestamp", help="the table's date partition column"
+    )
+    group.add_argument(
+        "--checkpoint", type=Path, help="S3: a file of finished objects; re-run to resume"
+    )
+    group.add_argument(
+        "--fetchers", type=int, default=16, help="S3: objects fetched at once (default 16)"
+    )
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _settings_options(parser: argparse.ArgumentParser) -> None:
@@ -144,27 +180,40 @@ def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console  # noqa: PLC0415 - only the CLI needs rich
 
     from ssm_detect.render.local import RunFacts, print_report  # noqa: PLC0415
-    from ssm_detect.replay.engine import replay  # noqa: PLC0415
+    from ssm_detect.replay.engine import detect, replay  # noqa: PLC0415
     from ssm_detect.wiring import local_runtime  # noqa: PLC0415
 
-    _require_paths(args.paths)
+    where = _where(args)
     settings = settings_from(args)
     try:
         wired = local_runtime(settings, args.state)
     except sqlite3.Error as error:
         raise UsageError(f"cannot open state file {args.state}: {error}") from error
     output = args.output or ("table" if sys.stdout.isatty() else "jsonl")
+    # JSON lines go out as each finding becomes final: nothing accumulates.
+    on_final = _write_finding_json if output == "jsonl" else None
     with _progress() as progress:
-        result = replay(
-            args.paths,
-            wired.pipeline,
-            wired.dispatcher,
-            progress=progress,
-            max_held_bytes=_sort_buffer_bytes(args),
-            jobs=_jobs(args),
-            # JSON lines go out as each finding becomes final: nothing accumulates.
-            on_final=_write_finding_json if output == "jsonl" else None,
-        )
+        if where == "files":
+            result = replay(
+                [Path(p) for p in args.paths],
+                wired.pipeline,
+                wired.dispatcher,
+                progress=progress,
+                max_held_bytes=_sort_buffer_bytes(args),
+                jobs=_jobs(args),
+                window=_window(args),
+                on_final=on_final,
+            )
+        else:
+            intake, files = _read_remote(args, settings, where)
+            result = detect(
+                intake,
+                files,
+                wired.pipeline,
+                wired.dispatcher,
+                progress=progress,
+                on_final=on_final,
+            )
     if output == "jsonl":
         summary = result.summary.as_dict() | {"files": result.files}
         sys.stderr.write(json.dumps(summary) + "\n")
@@ -177,6 +226,74 @@ def _replay(args: argparse.Namespace) -> int:
         print_report(console, result.findings, result.summary, facts)
     _report_problems(result.problems, result.unlisted_problems)
     return 0
+
+
+def _where(args: argparse.Namespace) -> str:
+    """`files`, `s3` or `athena`, after checking the options go together."""
+    urls = [p for p in args.paths if p.startswith("s3://")]
+    if args.athena:
+        if args.paths:
+            raise UsageError("--athena reads the table: give no files or s3:// URLs with it")
+        where = "athena"
+    elif urls:
+        if len(urls) != len(args.paths):
+            raise UsageError("give s3:// URLs or local files and folders, not both")
+        where = "s3"
+    else:
+        where = "files"
+        _require_paths([Path(p) for p in args.paths])
+    if where != "files" and (args.start is None or args.end is None):
+        raise UsageError(f"reading from {where} needs --start and --end")
+    if args.start is not None and args.end is not None and args.start >= args.end:
+        raise UsageError("--start must be before --end")
+    if args.fetchers < 1:
+        raise UsageError("--fetchers must be at least 1")
+    return where
+
+
+def _status_line(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _window(args: argparse.Namespace) -> tuple[datetime, datetime] | None:
+    if args.start is None and args.end is None:
+        return None
+    return (
+        args.start or datetime(1970, 1, 1, tzinfo=UTC),
+        args.end or datetime(9999, 1, 1, tzinfo=UTC),
+    )
+
+
+def _read_remote(args: argparse.Namespace, settings: Settings, where: str) -> tuple[Intake, int]:
+    """An S3 prefix or an Athena query read into an Intake; AWS errors in one line."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from ssm_detect.replay import remote  # noqa: PLC0415
+    from ssm_detect.replay.athena import AthenaQueryFailedError  # noqa: PLC0415
+
+    window = (args.start, args.end)
+    status = _status_line if sys.stderr.isatty() else None
+    buffer = _sort_buffer_bytes(args)
+    keying = settings.principal_keying
+    try:
+        if where == "athena":
+            options = remote.AthenaOptions(
+                args.workgroup, args.athena_output, args.partition_column, args.region
+            )
+            intake, _ = remote.read_athena(
+                args.athena, keying, window, options, max_held_bytes=buffer, status=status
+            )
+            return intake, 0
+        s3_options = remote.S3Options(args.fetchers, args.checkpoint, args.region)
+        return remote.read_s3(
+            args.paths, keying, window, s3_options, max_held_bytes=buffer, status=status
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    except (BotoCoreError, ClientError, AthenaQueryFailedError, OSError) as error:
+        resume = " (re-run with the same --checkpoint to resume)" if args.checkpoint else ""
+        raise CommandFailedError(f"reading {where} failed{resume}: {error}") from error
 
 
 def _write_finding_json(finding: Finding) -> None:
@@ -193,24 +310,28 @@ def _seed_history(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     window = _lookup_window(args, settings)
-    _require_paths(args.paths)
+    where = _where(args) if window is None else "lookup"
     buffer = _sort_buffer_bytes(args)
     store, target = _seed_store(args)
     try:
         with _progress() as progress:
-            if window is None:
+            if window is not None:
+                intake = Intake(settings.principal_keying, max_held_bytes=buffer)
+                intake.add(_lookup_records(args.region, window))
+                source = "CloudTrail LookupEvents"
+            elif where == "files":
                 intake, files = read_inputs(
-                    args.paths,
+                    [Path(p) for p in args.paths],
                     settings.principal_keying,
                     progress=progress,
                     max_held_bytes=buffer,
                     jobs=_jobs(args),
+                    window=_window(args),
                 )
                 source = f"{files} file(s)"
             else:
-                intake = Intake(settings.principal_keying, max_held_bytes=buffer)
-                intake.add(_lookup_records(args.region, window))
-                source = "CloudTrail LookupEvents"
+                intake, files = _read_remote(args, settings, where)
+                source = f"{files} S3 object(s)" if where == "s3" else f"Athena {args.athena}"
             progress.phase("seeding", intake.held)
             report = seed_history(intake.events(progress), local_pipeline(settings, store))
     except _aws_errors() as error:
@@ -238,8 +359,11 @@ def _lookup_window(
     """The LookupEvents time range, or None when seeding from files; checks the options."""
     from ssm_detect.replay.lookup import MAX_LOOKBACK_DAYS  # noqa: PLC0415
 
-    if args.from_lookup_events == bool(args.paths):
-        raise UsageError("give CloudTrail files or folders, or --from-lookup-events (not both)")
+    if args.from_lookup_events == bool(args.paths or args.athena):
+        raise UsageError(
+            "give CloudTrail files or folders, s3:// URLs or --athena, or --from-lookup-events"
+            " (one of them)"
+        )
     if not args.from_lookup_events:
         if args.days is not None:
             raise UsageError("--days goes with --from-lookup-events")

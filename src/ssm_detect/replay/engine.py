@@ -52,6 +52,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A record holding these is a container (S3 object, envelope) that ingest.records_in unpacks.
 _CONTAINER_KEYS = frozenset({"Records", "detail", "detail-type"})
 _MICROSECOND = timedelta(microseconds=1)
+Window = tuple[datetime, datetime]
+"""[start, end): records whose eventTime is outside are counted as ignored."""
 
 
 @dataclass
@@ -101,8 +103,11 @@ class Intake:
         *,
         max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
         problems: ProblemLog | None = None,
+        window: Window | None = None,
     ) -> None:
         self.keying = keying
+        self.window = window
+        self._bounds = None if window is None else (_micros(window[0]), _micros(window[1]))
         self.summary = Summary()
         self.problems = problems or ProblemLog()
         self._sorter = EventSorter(max_held_bytes)
@@ -198,10 +203,15 @@ class Intake:
     def _add_raw(self, raw: dict[str, Any], origin: str) -> None:
         self.summary.events_seen += 1
         kept = held_event(raw, origin)
-        if isinstance(kept, HeldEvent):
+        if isinstance(kept, HeldEvent) and not self._in_window(kept):
+            self.summary.ignored += 1  # outside --start / --end: another replay's business
+        elif isinstance(kept, HeldEvent):
             self._sorter.add(kept)
         else:
             self._ignored_or_bad(origin, kept)
+
+    def _in_window(self, event: HeldEvent) -> bool:
+        return self._bounds is None or self._bounds[0] <= event.time < self._bounds[1]
 
     def _ignored_or_bad(self, origin: str, outcome: BadEvent | Ignored) -> None:
         if isinstance(outcome, Ignored):
@@ -233,7 +243,11 @@ def held_event(raw: dict[str, Any], origin: str) -> HeldEvent | BadEvent | Ignor
     except ValueError as error:
         return BadEvent(event_id_of(raw), f"eventTime: {error}")
     body = json.dumps(raw, separators=(",", ":"))
-    return HeldEvent((moment - _EPOCH) // _MICROSECOND, event_id, origin, body)
+    return HeldEvent(_micros(moment), event_id, origin, body)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 @dataclass
@@ -256,6 +270,7 @@ def read_inputs(
     max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
     jobs: int = 1,
     event_names: frozenset[str] | None = None,
+    window: Window | None = None,
 ) -> tuple[Intake, int]:
     """Read every file under `paths` into an Intake; also returns how many files were read.
 
@@ -266,9 +281,9 @@ def read_inputs(
     files = list(input_files(paths))
     sizes = [_size(path) for path in files]
     progress.phase("reading", sum(sizes))
-    intake = Intake(keying, max_held_bytes=max_held_bytes)
+    intake = Intake(keying, max_held_bytes=max_held_bytes, window=window)
     if jobs > 1 and len(files) > 1:
-        parts = _read_in_workers(files, keying, event_names, jobs)
+        parts = _read_in_workers(files, keying, event_names, jobs, window)
         for part, size in zip(parts, sizes, strict=True):
             intake.merge(part)
             progress.advance(size)
@@ -281,16 +296,24 @@ def read_inputs(
 
 
 def read_one_file(
-    path: Path, keying: PrincipalKeying, event_names: frozenset[str] | None
+    path: Path,
+    keying: PrincipalKeying,
+    event_names: frozenset[str] | None,
+    window: Window | None = None,
 ) -> FileIntake:
     """One file, in a worker process: everything it holds, ready to merge."""
-    intake = Intake(keying, max_held_bytes=sys.maxsize)  # one file's SSM records
+    # One file's SSM records: no budget (the parent's sorter has one).
+    intake = Intake(keying, max_held_bytes=sys.maxsize, window=window)
     intake.add(read_file(path, needs_parsing(event_names)))
     return intake.take_file()
 
 
 def _read_in_workers(
-    files: list[Path], keying: PrincipalKeying, event_names: frozenset[str] | None, jobs: int
+    files: list[Path],
+    keying: PrincipalKeying,
+    event_names: frozenset[str] | None,
+    jobs: int,
+    window: Window | None,
 ) -> Iterator[FileIntake]:
     """Each file read in a worker process, results in file order, at most 2 per worker in
     flight (memory stays bounded however many files). Workers are spawned, not forked: the
@@ -299,14 +322,14 @@ def _read_in_workers(
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         waiting = iter(files)
         pending: deque[Future[FileIntake]] = deque(
-            pool.submit(read_one_file, path, keying, event_names)
+            pool.submit(read_one_file, path, keying, event_names, window)
             for path in islice(waiting, 2 * jobs)
         )
         while pending:
             part = pending.popleft().result()
             following = next(waiting, None)
             if following is not None:
-                pending.append(pool.submit(read_one_file, following, keying, event_names))
+                pending.append(pool.submit(read_one_file, following, keying, event_names, window))
             yield part
 
 
@@ -321,6 +344,7 @@ def replay(
     delivery_batch: int = DELIVERY_BATCH,
     jobs: int = 1,
     event_names: frozenset[str] | None = None,
+    window: Window | None = None,
 ) -> ReplayResult:
     """Every input through the pipeline in event-time order.
 
@@ -335,7 +359,31 @@ def replay(
         max_held_bytes=max_held_bytes,
         jobs=jobs,
         event_names=event_names,
+        window=window,
     )
+    return detect(
+        intake,
+        files,
+        pipeline,
+        dispatcher,
+        progress=progress,
+        on_final=on_final,
+        delivery_batch=delivery_batch,
+    )
+
+
+def detect(
+    intake: Intake,
+    files: int,
+    pipeline: Pipeline,
+    dispatcher: Dispatcher,
+    *,
+    progress: ReplayProgress | None = None,
+    on_final: Callable[[Finding], None] | None = None,
+    delivery_batch: int = DELIVERY_BATCH,
+) -> ReplayResult:
+    """What an Intake holds (from files, S3 or Athena) through the pipeline in time order."""
+    progress = progress or NoProgress()
     progress.phase("detecting", intake.held)
     findings: dict[str, Finding] = {}
     events = intake.events(progress)
