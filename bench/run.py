@@ -44,6 +44,7 @@ TARGET_COLD_RATIO = 1.1
 """Cold start of the deployed package (import + first event) / the floor (issue 16)."""
 TARGET_REPLAY_RATIO = 0.5
 TARGET_HANDLER_MB = 100.0
+TARGET_REPLAY_MB = 100.0
 FLAT_TOLERANCE = 0.10
 """Replay memory counts as flat when peak RSS at 1M is within 10% of peak RSS at 250k."""
 
@@ -503,9 +504,9 @@ def memory(where: Endpoints, invocations: int) -> dict[str, Any]:
 REPLAY = [str(BIN / "ssm-detect"), "replay"]
 
 
-def replay_once(paths: Sequence[Path]) -> tuple[Run, dict[str, Any]]:
+def replay_once(paths: Sequence[Path], *extra: str) -> tuple[Run, dict[str, Any]]:
     """`ssm-detect replay PATHS --output jsonl`: the run, and its summary line (stderr)."""
-    result = run([*REPLAY, *map(str, paths), "--output", "jsonl"], base_env())
+    result = run([*REPLAY, *map(str, paths), "--output", "jsonl", *extra], base_env())
     summary = next(
         (json.loads(line) for line in reversed(result.stderr.splitlines()) if line.startswith("{")),
         {},
@@ -523,10 +524,14 @@ def replay(spec: CorpusSpec, rounds: int) -> dict[str, Any]:
     folder, manifest = ensure_corpus(CORPUS_ROOT, spec)
     floor_runs: list[Run] = []
     replay_runs: list[Run] = []
+    one_reader: list[Run] = []
     summary: dict[str, Any] = {}
     for index in range(rounds):
-        for which in ("floor", "replay") if index % 2 == 0 else ("replay", "floor"):
-            if which == "floor":
+        order = ("floor", "replay", "jobs1") if index % 2 == 0 else ("jobs1", "replay", "floor")
+        for which in order:
+            if which == "jobs1":
+                one_reader.append(replay_once([folder], "--jobs", "1")[0])
+            elif which == "floor":
                 floor_runs.append(floor_once([folder]))
                 if int(floor_runs[-1].stdout.strip()) != manifest["records"]:
                     raise RuntimeError("the floor did not read every record")
@@ -543,7 +548,8 @@ def replay(spec: CorpusSpec, rounds: int) -> dict[str, Any]:
     return {
         "corpus": {k: v for k, v in manifest.items() if k != "by_file"}
         | {"folder": str(folder.relative_to(ROOT))},
-        "command": f"ssm-detect replay {folder.relative_to(ROOT)} --output jsonl",
+        "command": f"ssm-detect replay {folder.relative_to(ROOT)} --output jsonl "
+        f"(--jobs default: {os.cpu_count()}), and with --jobs 1",
         "floor": "one process: gzip.decompress + json.loads of every file (standard library)",
         "rounds": rounds,
         "floor_seconds": round(floor_s, 2),
@@ -561,6 +567,50 @@ def replay(spec: CorpusSpec, rounds: int) -> dict[str, Any]:
         "floor_max_rss_mb": round(median([r.max_rss_kb for r in floor_runs]) / 1024, 1),
         "max_rss_mb": round(median([r.max_rss_kb for r in replay_runs]) / 1024, 1),
         "summary": summary,
+        "scaling_row": _scaling_row(manifest["records"], floor_runs, replay_runs),
+        "one_reader_seconds": round(median([r.seconds for r in one_reader]), 2),
+        "one_reader_ratio": round(median([r.seconds for r in one_reader]) / floor_s, 3),
+        "one_reader_max_rss_mb": round(median([r.max_rss_kb for r in one_reader]) / 1024, 1),
+    }
+
+
+def replay_at(spec: CorpusSpec, rounds: int, copies: int = 1) -> dict[str, Any]:
+    """One more corpus size: the floor and the replay, interleaved, `rounds` each. With
+    `copies`, the corpus folder is given that many times: as many records to read (the floor
+    reads them all too), every SSM event a duplicate the replay drops after reading it."""
+    folder, manifest = ensure_corpus(CORPUS_ROOT, spec)
+    paths = [folder] * copies
+    records = manifest["records"] * copies
+    floors: list[Run] = []
+    replays: list[Run] = []
+    for index in range(rounds):
+        for which in ("floor", "replay") if index % 2 == 0 else ("replay", "floor"):
+            if which == "floor":
+                floors.append(floor_once(paths))
+            else:
+                result, summary = replay_once(paths)
+                if summary.get("events_seen") != records:
+                    raise RuntimeError(f"the replay of {spec.key} did not see every record")
+                replays.append(result)
+    row = _scaling_row(records, floors, replays)
+    if copies > 1:
+        row["note"] = f"the {spec.key} corpus read {copies} times (duplicates dropped)"
+    return row
+
+
+def _scaling_row(records: int, floors: list[Run], replays: list[Run]) -> dict[str, Any]:
+    floor_s = median([r.seconds for r in floors])
+    replay_s = median([r.seconds for r in replays])
+    return {
+        "records": records,
+        "rounds": len(replays),
+        "floor_seconds": round(floor_s, 2),
+        "replay_seconds": round(replay_s, 2),
+        "ratio": round(replay_s / floor_s, 3),
+        "records_per_second": round(records / replay_s),
+        "floor_records_per_second": round(records / floor_s),
+        "max_rss_mb": round(max(r.max_rss_kb for r in replays) / 1024, 1),
+        "floor_max_rss_mb": round(max(r.max_rss_kb for r in floors) / 1024, 1),
     }
 
 
@@ -679,6 +729,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "value": results["replay"]["ratio"],
                 "holds": results["replay"]["ratio"] <= TARGET_REPLAY_RATIO,
             }
+        )
+        found.extend(
+            {
+                "target": f"replay peak RSS at {row['records']:,} records <= "
+                f"{TARGET_REPLAY_MB:.0f} MB",
+                "value": row["max_rss_mb"],
+                "holds": row["max_rss_mb"] <= TARGET_REPLAY_MB,
+            }
+            for row in results.get("replay_scaling", [])
         )
         found.append(
             {
@@ -827,7 +886,19 @@ def _replay_rows(results: dict[str, Any]) -> list[str]:
             f"   floor (gzip + json.loads) {r['floor_seconds']:.2f} s, replay "
             f"{r['replay_seconds']:.2f} s: {r['ratio']:.2f}x, {r['records_per_second']:,} "
             f"records/s (CPU time: {r['floor_cpu_seconds']:.2f} s vs "
-            f"{r['replay_cpu_seconds']:.2f} s, {r['cpu_ratio']:.2f}x)",
+            f"{r['replay_cpu_seconds']:.2f} s, {r['cpu_ratio']:.2f}x; RSS: the largest "
+            "single process, main or reader)",
+            f"   with --jobs 1 (one process, no readers): {r['one_reader_seconds']:.2f} s, "
+            f"{r['one_reader_ratio']:.2f}x, {r['one_reader_max_rss_mb']:.0f} MB",
+            "   by corpus size (replay / stdlib floor, same run; max RSS of the replay):",
+            *(
+                f"   {row['records']:>12,} records: {row['ratio']:.2f}x "
+                f"({row['replay_seconds']:.1f} s vs {row['floor_seconds']:.1f} s, median of "
+                f"{row['rounds']}), {row['records_per_second']:,} records/s vs "
+                f"{row['floor_records_per_second']:,}, {row['max_rss_mb']:.0f} MB"
+                + (f" ({row['note']})" if "note" in row else "")
+                for row in results.get("replay_scaling", [])
+            ),
             "",
             "5. Peak memory (max RSS)",
             f"   replay {points}; slope "
@@ -850,7 +921,12 @@ def _cost_rows(results: dict[str, Any]) -> list[str]:
 
 
 def measure(
-    spec: CorpusSpec, *, quick: bool, skip_replay: bool, moto: bool = False
+    spec: CorpusSpec,
+    *,
+    quick: bool,
+    skip_replay: bool,
+    moto: bool = False,
+    scaling_sizes: Sequence[tuple[int, int]] = (),
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     replay_too = not skip_replay
@@ -899,6 +975,15 @@ def measure(
         with section("replay"):
             results["replay"] = replay(spec, 2 if quick else 3)
             results["replay"] |= memory_scaling(points, results["replay"])
+        rows = [results["replay"].pop("scaling_row")]
+        for size, rounds in scaling_sizes:
+            with section(f"replay at {size:,} records"):
+                if size > spec.records and size % spec.records == 0:
+                    # Generating 10M records takes long on a shared machine: the corpus, n times.
+                    rows.append(replay_at(spec, rounds, copies=size // spec.records))
+                else:
+                    rows.append(replay_at(CorpusSpec(size), rounds))
+        results["replay_scaling"] = sorted(rows, key=lambda row: row["records"])
     with section("profiles"):
         # Always taken (cheap), so docs/performance.md can quote them whatever the verdicts.
         results["profiles"] = {
@@ -919,6 +1004,11 @@ def measure(
     return results
 
 
+def _sizes(text: str) -> list[tuple[int, int]]:
+    pairs = (item.split(":") for item in text.split(",") if item)
+    return [(int(records), int(rounds)) for records, rounds in pairs]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small corpus, few repetitions")
@@ -926,6 +1016,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-replay", action="store_true")
     parser.add_argument(
         "--moto", action="store_true", help="moto instead of DynamoDB Local for parts 3 and 5"
+    )
+    parser.add_argument(
+        "--scaling",
+        default="300000:3,10000000:1",
+        help="more replay sizes, RECORDS:ROUNDS,... (the 10M corpus takes minutes to generate)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -936,7 +1031,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": "make bench  (python -m bench" + (" --quick" if args.quick else "") + ")",
         "machine": machine(),
     }
-    results |= measure(spec, quick=args.quick, skip_replay=args.skip_replay, moto=args.moto)
+    scaling = [] if args.quick or not args.scaling else _sizes(args.scaling)
+    results |= measure(
+        spec,
+        quick=args.quick,
+        skip_replay=args.skip_replay,
+        moto=args.moto,
+        scaling_sizes=[s for s in scaling if s[0] != spec.records],
+    )
     results["cost"] = cost.estimate(results)
     results["targets"] = targets(results)
     results["machine"]["load_average_at_end"] = os.getloadavg()

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.ingest import BadEvent, Ignored, describe_error, records_in, to_event
 from ssm_detect.models.cloudtrail import CloudTrailRecord
 from ssm_detect.models.ssm_calls import MAX_INSTANCE_IDS, MAX_TARGETS
@@ -105,10 +106,20 @@ def test_ingest_create_document_is_parsed_as_create_document_call() -> None:
 
 
 def test_ingest_other_ssm_call_reaches_the_pipeline_without_a_call() -> None:
-    event = only(load_payload("update_document_command.json"))
+    payload = load_payload("update_document_command.json")
+    payload["detail"]["eventName"] = "DescribeDocument"  # an SSM call no detection models
+    event = only(payload)
 
     assert isinstance(event, SsmEvent)
     assert event.call is None
+
+
+def test_ingest_update_document_is_modelled() -> None:
+    event = only(load_payload("update_document_command.json"))
+
+    assert isinstance(event, SsmEvent)
+    assert isinstance(event.call, UpdateDocumentCall)
+    assert event.call.document_name == "Ops-RestartWorkers"
 
 
 def test_ingest_normalised_record_keeps_unknown_fields() -> None:

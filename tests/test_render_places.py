@@ -11,6 +11,7 @@ import pytest
 
 from detections import all_detections
 from detections.resources import instance_resource
+from ssm_detect.event_names import DETECTED_EVENT_NAMES
 from ssm_detect.findings import Finding, Resource, ResourceType
 from ssm_detect.render.asff import api_call
 from ssm_detect.render.sns_message import (
@@ -267,7 +268,7 @@ def test_every_detection_names_its_api_call(detection: str) -> None:
 
     call = imported(finding)["Action"]["AwsApiCallAction"]
 
-    assert call["Api"] in {"SendCommand", "CreateDocument", "StartSession"}
+    assert call["Api"] in DETECTED_EVENT_NAMES
     assert api_call(finding) == call["Api"]
     assert "API call:       ssm:-" not in render_email(finding)
 
@@ -283,3 +284,25 @@ def test_product_fields_hold_json_kinds_not_python_reprs() -> None:
     assert fields["ssm-detect/context/chain_window_hours"] == "24"
     assert fields["ssm-detect/context/ratio"] == "0.5"
     assert json.loads(fields["ssm-detect/context/flags"]) == [{"on": True}]
+
+
+def test_many_actors_stay_within_the_50_product_fields() -> None:
+    many = {
+        f"role{n}": actor(
+            CREATOR_ROLE,
+            session=f"s{n}",
+            key=f"ASIA{n:016d}",
+            ip="198.51.100.7",
+            event=EARLY,
+            account=MEMBER,
+        )
+        for n in range(8)
+    }
+    finding = with_context(chain(), actors=many, **{f"extra_{n}": n for n in range(40)})
+
+    document = imported(finding)
+
+    assert_valid_asff(document)
+    fields = document["ProductFields"]
+    assert fields["ssm-detect/actor/role0/arn"].endswith("/s0")
+    assert sum(key.startswith("ssm-detect/context/") for key in fields) >= 10

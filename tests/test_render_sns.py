@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ssm_detect.findings import Finding
+from ssm_detect.ingest import BadEvent, Ignored, to_event
 from ssm_detect.render import sns_message
 from ssm_detect.render.escape import ELLIPSIS
 from ssm_detect.render.sns_message import (
@@ -24,6 +25,10 @@ from ssm_detect.render.sns_message import (
     render_chatbot,
     render_email,
 )
+from ssm_detect.settings import Settings
+from ssm_detect.state.memory import MemoryStateStore
+from ssm_detect.wiring import local_pipeline
+from tests.builders import load_record
 from tests.test_render_asff import (
     CASE_IDS,
     CASES,
@@ -349,6 +354,55 @@ def test_slack_description_is_bounded_and_cut_at_a_line() -> None:
     assert all(line.count("`") % 2 == 0 for line in description.split("\n"))
 
 
+def chain_across_principals() -> Finding:
+    """The chain of `events/chain_*`: a rare creation by one principal, then the execution of
+    that document by another (another role, session, key and address)."""
+    settings = Settings()
+    pipeline = local_pipeline(settings, MemoryStateStore())
+    creation = load_record("chain_create_rare_document.json")
+    execution = load_record("chain_execute_within_window.json")
+    identity = execution["userIdentity"]
+    identity["arn"] = "arn:aws:sts::111122223333:assumed-role/OpsAdmin/mallory"
+    identity["accessKeyId"] = "ASIAEXAMPLEEXECUTOR1"
+    issuer = identity.get("sessionContext", {}).get("sessionIssuer", {})
+    if issuer:
+        issuer["arn"] = "arn:aws:iam::111122223333:role/OpsAdmin"
+        issuer["userName"] = "OpsAdmin"
+    execution["sourceIPAddress"] = "203.0.113.50"
+    found: list[Finding] = []
+    for record in (creation, execution):
+        event = to_event(record, settings.principal_keying)
+        assert not isinstance(event, BadEvent | Ignored)
+        found += pipeline.process(event).findings
+    (chain,) = [f for f in found if f.detection_id == "AWS.SSM.CreatedDocumentExecuted"]
+    return chain
+
+
+def _chain_example() -> list[str]:
+    chain = chain_across_principals()
+    email = render_email(chain)
+    description = render_chatbot(chain)["content"]["description"]
+    return [
+        "## A chain: a document created by one principal, run by another",
+        "",
+        "`AWS.SSM.CreatedDocumentExecuted` from `events/chain_create_rare_document.json` and",
+        "`events/chain_execute_within_window.json`, the execution made by another principal",
+        "(`OpsAdmin/mallory`). Each actor is listed where the detection provides",
+        '`context["actors"]`.',
+        "",
+        "```text",
+        email.rstrip("\n"),
+        "```",
+        "",
+        "Slack description:",
+        "",
+        "```text",
+        description,
+        "```",
+        "",
+    ]
+
+
 def test_rendered_examples_doc_is_current() -> None:
     """docs/rendered-examples.md is generated from the fan-out finding, never hand-written."""
     message = format_sns(FANOUT)
@@ -400,6 +454,7 @@ def test_rendered_examples_doc_is_current() -> None:
             body["default"],
             "```",
             "",
+            *_chain_example(),
         ]
     )
 

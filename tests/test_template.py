@@ -81,6 +81,8 @@ JSON_PARAMETERS = [
     "AutomationPrincipalsJson",
     "SeverityOverridesJson",
     "SuppressionOverridesJson",
+    "TrustedAccountsJson",
+    "KnownOutputBucketsJson",
 ]
 VALID = {
     "AllowlistJson": [
@@ -97,6 +99,8 @@ VALID = {
         '{"AWS.SSM.RareCommandDocumentCreator": "informational"}',
     ],
     "SuppressionOverridesJson": ["{}", '{"AWS.SSM.SendCommand": 240}'],
+    "TrustedAccountsJson": ["[]", '["111122223333", "444455556666"]'],
+    "KnownOutputBucketsJson": ["[]", '["org-ssm-output-*"]'],
 }
 INVALID = {
     "AllowlistJson": [
@@ -108,6 +112,8 @@ INVALID = {
     "AutomationPrincipalsJson": ['"arn:aws:iam::*:role/Patch"', "[arn]", "{}"],
     "SeverityOverridesJson": ['{"AWS.SSM.SendCommand": "HIHG"}', '{"a": 1}'],
     "SuppressionOverridesJson": ['{"AWS.SSM.SendCommand": "ten"}', '{"a": -1}', '{"a": 01}'],
+    "TrustedAccountsJson": ['"111122223333"', "[111122223333]", "{}"],
+    "KnownOutputBucketsJson": ['"bucket"', "[bucket]"],
 }
 
 

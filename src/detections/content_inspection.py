@@ -1,18 +1,24 @@
-"""What a responder looks for in an SSM document's content, found without running it.
+"""What a responder looks for in SSM content, found without running it: the one inspector.
 
-CreateDocument records carry `content` unless CloudTrail hides it
-(`HIDDEN_DUE_TO_SECURITY_REASONS`). Content is JSON or YAML (schema 2.2 `mainSteps`, older
-`runtimeConfig`), but commands also hide in parameter defaults, so we do not follow one schema:
-we parse the document, collect every string in it, and match each line against rules for
-download-and-execute, reverse shells, instance-metadata credential theft, encoded payloads,
-persistence and disabling security tooling. If the content does not parse, its raw lines are
-scanned instead.
+Every text we see goes through `inspect_content`: document content (any type: Command,
+Automation, Session), association, automation and maintenance-window parameters, visible
+SendCommand parameters and interactive session commands. Content is JSON or YAML (schema 2.2
+`mainSteps`, older `runtimeConfig`, Automation `aws:executeScript` steps, a Session document's
+`shellProfile`), but commands also hide in parameter defaults, so we do not follow one schema:
+we parse the text, collect every string in it, and read the lines in order. If the text does
+not parse, its raw lines are read instead.
+
+Two kinds of evidence. Line rules (`RULES`) match one line each: reverse shells, instance-
+metadata credential theft, encoded payloads, persistence, disabling security tooling.
+Download-and-execute, and reverse shells spread over several lines, are facts joined across the
+whole text (`content_facts`): a fetch and an execution, however they are split between lines,
+commands and interpreters (sh/bash/zsh, Python, Perl, PHP, Ruby, Node, PowerShell).
 
 Bounded on hostile input: content over `MAX_CONTENT_CHARS` is scanned only up to that size,
 YAML aliases (the "billion laughs" expansion) make the YAML parse fail and fall back to raw
 lines, nesting that exhausts the recursion limit does the same, at most `MAX_LINES` lines of
-at most `MAX_LINE_CHARS` characters are matched, and every pattern is free of nested
-quantifiers so matching stays linear in the line.
+at most `MAX_LINE_CHARS` characters are read, every pattern is free of nested quantifiers, and
+each line is read a fixed number of times, so the work stays linear in the text.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from detections.content_facts import DOWNLOAD_EXECUTE, REVERSE_SHELL, FactJoiner
+from detections.content_shell import normalise
 from ssm_detect.findings import Severity
 
 MAX_CONTENT_CHARS = 256 * 1024  # the API accepts 64 KB; anything larger is not a real document
@@ -49,16 +57,7 @@ def _rule(rule_id: str, title: str, pattern: str, *, severe: bool) -> ContentRul
 
 
 RULES: tuple[ContentRule, ...] = (
-    _rule(
-        "download_execute",
-        "downloads and executes code",
-        r"\b(curl|wget)\b[^|\n]{0,400}\|\s*(sudo\s+)?(ba|z|k|da)?sh\b"
-        r"|\b(curl|wget)\b[^;\n]{0,400}(;|&&)\s*(sudo\s+)?(chmod\s+\+x|(ba)?sh\s|\./)"
-        r"|\b(iwr|irm|invoke-webrequest|invoke-restmethod|downloadstring|downloadfile)\b"
-        r"[^\n]{0,400}(\biex\b|invoke-expression|start-process)"
-        r"|\b(iex|invoke-expression)\b[^\n]{0,100}\b(iwr|irm|invoke-webrequest|downloadstring)\b",
-        severe=True,
-    ),
+    # Download-and-execute is not a line rule: content_facts joins its two halves.
     _rule(
         "reverse_shell",
         "opens a reverse shell",
@@ -105,6 +104,14 @@ RULES: tuple[ContentRule, ...] = (
 )
 
 
+JOINED_TITLES = {
+    DOWNLOAD_EXECUTE: "downloads and executes code",
+    REVERSE_SHELL: "opens a reverse shell",
+}
+SEVERE_RULES = frozenset({DOWNLOAD_EXECUTE, *(rule.id for rule in RULES if rule.severe)})
+"""Evidence strong enough on its own to raise a finding to HIGH."""
+
+
 @dataclass(frozen=True)
 class ContentHit:
     rule_id: str
@@ -112,6 +119,10 @@ class ContentHit:
     line_number: int
     line: str
     """The matching line, stripped and truncated; renderers escape it."""
+    related_line_number: int | None = None
+    """For joined evidence: the line holding the other half (the fetch, the socket)."""
+    how: str | None = None
+    """For joined evidence: how the halves were joined."""
 
 
 @dataclass(frozen=True)
@@ -127,26 +138,50 @@ class ContentReport:
 
     @property
     def severe(self) -> bool:
-        severe_ids = {rule.id for rule in RULES if rule.severe}
-        return any(hit.rule_id in severe_ids for hit in self.hits)
+        return any(hit.rule_id in SEVERE_RULES for hit in self.hits)
 
 
 def inspect_content(content: str) -> ContentReport:
-    """Parse and scan document content; never raises on any input string."""
+    """Parse and scan content (or parameters); never raises on any input string."""
     truncated = len(content) > MAX_CONTENT_CHARS
     text = content[:MAX_CONTENT_CHARS]
     parsed_as, strings = _strings_of(text)
     hits: list[ContentHit] = []
+    shown: dict[int, str] = {}
+    joiner = FactJoiner()
     for number, line in enumerate(_lines(strings), start=1):
+        shown[number] = line[:MAX_SHOWN_CHARS]
+        matched = normalise(line)
         hits.extend(
-            ContentHit(rule.id, rule.title, number, line[:MAX_SHOWN_CHARS])
+            ContentHit(rule.id, rule.title, number, shown[number])
             for rule in RULES
-            if rule.pattern.search(line)
+            if rule.pattern.search(matched)
         )
-        if len(hits) >= MAX_HITS:
+        joiner.feed(number, matched)
+        if len(hits) + len(joiner.joined) >= MAX_HITS:
             truncated = True
             break
-    return ContentReport(parsed_as, tuple(hits[:MAX_HITS]), truncated)
+    hits.extend(
+        ContentHit(
+            joined.rule_id,
+            JOINED_TITLES[joined.rule_id],
+            joined.line_number,
+            shown[joined.line_number],
+            joined.related_line_number,
+            joined.how,
+        )
+        for joined in joiner.joined
+    )
+    ordered = sorted(_distinct(hits), key=lambda hit: hit.line_number)
+    return ContentReport(parsed_as, tuple(ordered[:MAX_HITS]), truncated)
+
+
+def _distinct(hits: list[ContentHit]) -> list[ContentHit]:
+    """One hit per (rule, line): a joined reverse shell repeats a line rule's."""
+    seen: dict[tuple[str, int], ContentHit] = {}
+    for hit in hits:
+        seen.setdefault((hit.rule_id, hit.line_number), hit)
+    return list(seen.values())
 
 
 def _strings_of(text: str) -> tuple[str, list[str]]:
@@ -159,12 +194,30 @@ def _strings_of(text: str) -> tuple[str, list[str]]:
             document = parse(text)
         except (ValueError, RecursionError):
             continue
-        if isinstance(document, dict) and "schemaVersion" in document:
+        # JSON that parses is structure (parameters are a JSON object of lists of commands);
+        # YAML reads almost any text as structure, so it must look like an SSM document.
+        structured = isinstance(document, dict | list) if name == "json" else False
+        if structured or (isinstance(document, dict) and "schemaVersion" in document):
             return name, list(_walk(document))
     # Not an SSM document (SSM refuses content without `schemaVersion`, so this is a failed
     # call or plain text): scan its lines as written. A parse would mislead here: YAML reads
     # `curl -H "A: b" https://x | sh` as a mapping and splits the command at its colon.
     return "text", [text]
+
+
+def parse_document(text: str) -> dict[str, object] | None:
+    """An SSM document's content as a mapping (JSON or YAML, same bounds as the inspector);
+    None when it does not parse or is not a mapping."""
+    if len(text) > MAX_CONTENT_CHARS or _nesting_depth(text) > MAX_NESTING:
+        return None
+    for parse in (json.loads, _safe_yaml):
+        try:
+            document = parse(text)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(document, dict):
+            return document
+    return None
 
 
 def _nesting_depth(text: str) -> int:
@@ -212,16 +265,25 @@ def _walk(node: object) -> Iterator[str]:
 
 
 def _lines(strings: list[str]) -> Iterator[str]:
+    """Non-blank lines, stripped, a shell `\\` or PowerShell backquote continuation joined to
+    the next line; at most MAX_LINES lines of at most MAX_LINE_CHARS characters."""
     count = 0
+    pending = ""
     for value in strings:
         for line in value.splitlines():
             stripped = line.strip()
             if not stripped:
                 continue
+            if stripped.endswith(("\\", "`")) and len(pending) < MAX_LINE_CHARS:
+                pending = f"{pending}{stripped[:-1]} "
+                continue
             count += 1
             if count > MAX_LINES:
                 return
-            yield stripped[:MAX_LINE_CHARS]
+            yield (pending + stripped)[:MAX_LINE_CHARS]
+            pending = ""
+    if pending and count < MAX_LINES:
+        yield pending[:MAX_LINE_CHARS]
 
 
 def escalate(severity: Severity, report: ContentReport) -> tuple[Severity, tuple[str, ...]]:
@@ -239,7 +301,18 @@ def escalate(severity: Severity, report: ContentReport) -> tuple[Severity, tuple
 
 
 def hits_context(report: ContentReport) -> list[dict[str, object]]:
-    return [
-        {"rule": h.rule_id, "what": h.title, "line_number": h.line_number, "line": h.line}
-        for h in report.hits
-    ]
+    return [_hit_context(hit) for hit in report.hits]
+
+
+def _hit_context(hit: ContentHit) -> dict[str, object]:
+    shown: dict[str, object] = {
+        "rule": hit.rule_id,
+        "what": hit.title,
+        "line_number": hit.line_number,
+        "line": hit.line,
+    }
+    if hit.related_line_number is not None and hit.related_line_number != hit.line_number:
+        shown["joined_with_line"] = hit.related_line_number
+    if hit.how:
+        shown["how"] = hit.how
+    return shown

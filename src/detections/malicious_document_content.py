@@ -1,14 +1,17 @@
-"""AWS.SSM.MaliciousDocumentContent: a Command document whose content does what attackers do.
+"""AWS.SSM.MaliciousDocumentContent: a document whose content does what attackers do.
 
 Ours, beyond the seeds. The rare-creator rule misses a known principal (a compromised CI role,
 say) creating a document that downloads and runs a script or reads instance credentials. When
 CloudTrail shows the content, we read it (`content_inspection`) and fire on severe evidence.
+Documents of every type (Command, Automation `aws:executeScript`, a Session document's shell
+profile) and new versions (`UpdateDocument`) are read alike (issue 12 points 1 and 6).
 When the same event already fired the rare-creator detection, that finding carries the content
 evidence and its raised severity, so this one stays silent rather than alert twice.
 """
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 from detections.base import (
@@ -20,11 +23,13 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.content_inspection import escalate, hits_context
+from detections.content_inspection import ContentReport, escalate, hits_context, inspect_content
 from detections.rare_document_creator import METADATA as RARE_CREATOR
 from detections.rare_document_creator import inspect_document
 from detections.resources import created_document_resources
+from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
+from ssm_detect.models.ssm_calls import HIDDEN
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
 from ssm_detect.state import StateSnapshot
@@ -33,7 +38,8 @@ METADATA = DetectionMetadata(
     id="AWS.SSM.MaliciousDocumentContent",
     title="SSM document content downloads code, opens a shell or steals credentials",
     description=(
-        "A created SSM document contains commands that responders treat as malicious: "
+        "A created or updated SSM document (of any type) contains commands that responders "
+        "treat as malicious: "
         "download-and-execute, a reverse shell, instance-metadata credential access or an "
         "encoded payload (persistence and disabling security tools add to the evidence)."
     ),
@@ -69,11 +75,8 @@ class MaliciousDocumentContentDetection(Detection):
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
         del settings
-        call = event.call
-        return (
-            isinstance(call, CreateDocumentCall)
-            and call.is_command_document
-            and event.record.succeeded
+        return isinstance(event.call, CreateDocumentCall | UpdateDocumentCall) and (
+            event.record.succeeded
         )
 
     def evaluate(
@@ -81,16 +84,20 @@ class MaliciousDocumentContentDetection(Detection):
     ) -> Verdict | None:
         del settings, state
         call = event.call
-        if not isinstance(call, CreateDocumentCall) or RARE_CREATOR.id in prior:
+        if (
+            not isinstance(call, CreateDocumentCall | UpdateDocumentCall)
+            or RARE_CREATOR.id in prior
+        ):
             return None
-        report = inspect_document(call)
+        report = _inspect(call)
         if report is None or not report.severe:
             return None
         severity, reasons = escalate(METADATA.severity, report)
         record = event.record
         return Verdict(
             summary=(
-                f"{event.principal.key} created document {call.document_name!s} whose content "
+                f"{event.principal.key} {_verb(call)} document {call.document_name!s} whose "
+                "content "
                 f"{'; '.join(dict.fromkeys(h.title for h in report.hits))}"
             ),
             decisive_event_id=event.event_id,
@@ -103,8 +110,24 @@ class MaliciousDocumentContentDetection(Detection):
             context={
                 "document_name": call.document_name,
                 "document_format": call.request.document_format,
+                "document_type": call.document_type,
+                "event_name": record.event_name,
                 "content_parsed_as": report.parsed_as,
                 "content_findings": hits_context(report),
                 "content_truncated": report.truncated,
             },
         )
+
+
+def _inspect(call: CreateDocumentCall | UpdateDocumentCall) -> ContentReport | None:
+    if isinstance(call, CreateDocumentCall):
+        return inspect_document(call)
+    content = call.request.content
+    if content is None or content == HIDDEN:
+        return None
+    # The model bounds the nesting, so this serialises (see rare_document_creator).
+    return inspect_content(content if isinstance(content, str) else json.dumps(content))
+
+
+def _verb(call: CreateDocumentCall | UpdateDocumentCall) -> str:
+    return "created" if isinstance(call, CreateDocumentCall) else "added a version to"

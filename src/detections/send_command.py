@@ -22,6 +22,7 @@ from detections.base import (
 from detections.content_inspection import escalate, hits_context, inspect_content
 from detections.context import send_command_context, send_command_resources
 from detections.resources import principal_resources
+from detections.send_command_tells import tells_of
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
@@ -75,7 +76,7 @@ class SendCommandDetection(Detection):
     def evaluate(
         self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
     ) -> Verdict | None:
-        del settings, state, prior
+        del state, prior
         call = event.call
         if not isinstance(call, SendCommandCall):
             return None
@@ -93,6 +94,12 @@ class SendCommandDetection(Detection):
                 context["parameter_findings"] = hits_context(report)
             if call.request.truncated_fields:
                 context["nesting_truncated"] = list(call.request.truncated_fields)
+        tells = tells_of(event, call, settings)
+        context.update(tells.context)
+        if tells.reasons:
+            # Issue 12 point 7: each tell keeps the finding at least HIGH (and not lowered).
+            severity = max(severity, Severity.HIGH, key=lambda s: s.rank)
+            reasons = (*reasons, *tells.reasons)
         if event.principal.is_aws_service and not reasons:
             # Sigma's rule is literal, so it matches; the reason tells the analyst why it is quiet.
             severity = Severity.INFORMATIONAL

@@ -105,6 +105,11 @@ class Settings:
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
     silence_limit: timedelta = timedelta(minutes=60)
     """Heartbeats: a source whose latest heartbeat is older than this is silent."""
+    trusted_accounts: frozenset[str] = frozenset()
+    """The organisation's accounts: sharing a document with them is not an alert. Empty: any
+    account other than the document's own is outside."""
+    known_output_buckets: tuple[str, ...] = ()
+    """Buckets (`fnmatch` patterns) SendCommand output may go to; empty: not checked."""
     # Issue 13: sessions, secrets, activations (README, "The detections").
     session_fanout_threshold: int = 2
     """Session fan-out: fire when distinct StartSession targets in the window exceed this."""
@@ -138,6 +143,8 @@ class Settings:
             suppression_overrides={
                 str(k): timedelta(minutes=float(str(v))) for k, v in suppressions.items()
             },
+            trusted_accounts=frozenset(_patterns(env, "TRUSTED_ACCOUNTS_JSON")),
+            known_output_buckets=_patterns(env, "KNOWN_OUTPUT_BUCKETS_JSON"),
             session_fanout_threshold=int(
                 _number(env, "SESSION_FANOUT_THRESHOLD", defaults.session_fanout_threshold)
             ),
@@ -181,6 +188,9 @@ class Settings:
     def is_automation(self, principal: Principal) -> bool:
         return _principal_matches(AllowRule(principals=self.automation_principals), principal)
 
+    def is_known_output_bucket(self, bucket: str) -> bool:
+        return any(fnmatch.fnmatchcase(bucket, pattern) for pattern in self.known_output_buckets)
+
     def suppression_for(self, detection_id: str) -> timedelta:
         return self.suppression_overrides.get(detection_id, self.suppression_window)
 
@@ -221,7 +231,7 @@ def _reason(error: Exception) -> str:
 def _patterns(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     value = json.loads(env.get(name) or "[]")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{name} must be a JSON list of ARN patterns")
+        raise ValueError(f"{name} must be a JSON list of strings")
     return tuple(value)
 
 

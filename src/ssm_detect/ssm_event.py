@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ssm_detect.execution_calls import ExecutionCall, execution_call_of
 from ssm_detect.models.cloudtrail import CloudTrailRecord
 from ssm_detect.models.session_calls import (
     CreateActivationRequest,
@@ -163,6 +164,7 @@ SsmCall = (
     | ParameterReadCall
     | DescribeParametersCall
     | CreateActivationCall
+    | ExecutionCall
 )
 
 
@@ -200,7 +202,7 @@ def _call_of(record: CloudTrailRecord) -> SsmCall | None:
             CreateDocumentRequest.model_validate(request),
             CreateDocumentResponse.model_validate(response),
         )
-    return _session_call_of(record.event_name, request, response)
+    return execution_call_of(record) or _session_call_of(record.event_name, request, response)
 
 
 def _session_call_of(

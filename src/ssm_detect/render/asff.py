@@ -64,6 +64,8 @@ MAX_PRODUCT_FIELD_KEY = 128
 MAX_PRODUCT_FIELD_VALUE = 2048
 MAX_RECOMMENDATION = 512
 MAX_API = 128
+MIN_CONTEXT_FIELDS = 10
+"""Product fields kept for the detection's context after the fixed and actor fields."""
 PRODUCT_FIELD_PREFIX = "ssm-detect/"
 CONTEXT_PREFIX = "ssm-detect/context/"
 
@@ -95,6 +97,14 @@ _API_BY_DETECTION = {
     "AWS.SSM.RareCommandDocumentCreator": "CreateDocument",
     "AWS.SSM.MaliciousDocumentContent": "CreateDocument",
     "AWS.SSM.CreatedDocumentExecuted": "SendCommand",
+    # Issue 12: the call each detection reads first (the finding's own `api_call`, when set,
+    # names the one that fired: UpdateAssociation, StartChangeRequestExecution, ...).
+    "AWS.SSM.SessionLoggingDisabled": "UpdateDocument",
+    "AWS.SSM.DocumentShared": "ModifyDocumentPermission",
+    "AWS.SSM.PublicSharingBlockDisabled": "UpdateServiceSetting",
+    "AWS.SSM.AssociationRunsCode": "CreateAssociation",
+    "AWS.SSM.AutomationRunsCode": "StartAutomationExecution",
+    "AWS.SSM.MaintenanceWindowTaskRunsCode": "RegisterTaskWithMaintenanceWindow",
     "AWS.SSM.SessionTunnel": "StartSession",
     "AWS.SSM.InteractiveSessionCommand": "StartSession",
 }
@@ -424,8 +434,13 @@ def _product_fields(finding: Finding, count: int) -> dict[str, str]:
         "seed_tags": ", ".join(seed_tags(finding)),
         "contributing_events": _places_text(finding),
     }
+    # Actors before context, yet never more than the API's 50 fields: a finding with many
+    # actors keeps their first fields (the identity first) and still imports.
+    room = MAX_PRODUCT_FIELDS - len(fields) - MIN_CONTEXT_FIELDS
     for actor in actors(finding):
-        fields.update({f"actor/{actor.role}/{name}": value for name, value in actor.items()})
+        for name, text in actor.items()[: max(room, 0)]:
+            fields[f"actor/{actor.role}/{name}"] = text
+            room -= 1
     product = {
         truncate(f"{PRODUCT_FIELD_PREFIX}{one_line(key, 100)}", MAX_PRODUCT_FIELD_KEY): (
             _field_value(value)
