@@ -57,6 +57,6 @@ clean: ## Remove the virtual environment and caches
 # validate / build / deploy: SAM, cfn-lint and checkov, each in its own venv under .tools/
 include mk/sam.mk
 # DynamoDB Local for the reliability tests, and the benchmarks
-include mk/dynamodb-local.mk mk/bench.mk
+include mk/dynamodb-local.mk mk/bench.mk mk/chaos.mk
 # lock: src/requirements.txt, the Lambda's hash-pinned dependencies (uv, from pyproject.toml)
 include mk/lock.mk

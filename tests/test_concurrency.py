@@ -4,8 +4,9 @@ Each round gives one new principal 16 events, invoked through the real handler
 (`handler.app.lambda_handler`, wired from the environment as in Lambda) at the same instant
 from 2 processes (multiprocessing, spawn) x 8 threads. No SNS topic is configured (DynamoDB
 Local has no SNS), so "notified once" is read where the decision is made: the suppression
-ledger's item (one `open_id`, every firing a member), and the notifier is a recording stand-in
-named like the SNS sink, so the ledger records its deliveries exactly as it records SNS's.
+ledger's item (one window per detection, every firing a member), and the notifier is a
+recording stand-in named like the SNS sink, so the ledger records its deliveries exactly as
+it records SNS's.
 
 Every round's final state must equal what a serial run leaves: the union of the detections'
 own state updates (checked each round), and for the first rounds an actual serial run of the
@@ -47,6 +48,7 @@ from ssm_detect.models.event_time import parse_event_time, to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.wiring import Runtime
 from tests.builders import T0, create_document, envelope, parse, send_command
+from tests.test_end_to_end import detections_of
 
 if TYPE_CHECKING:
     from multiprocessing.pool import Pool
@@ -157,7 +159,7 @@ class RecordingNotifier:
     name = "sns"
 
     def send(self, findings: Sequence[Finding]) -> None:
-        _SENT.found.extend((f.detection_id, f.id) for f in findings)
+        _SENT.found.extend((f.detection_id, f.id, f.severity.value) for f in findings)
 
 
 def wire_recording_notifier() -> None:
@@ -295,11 +297,21 @@ def _findings(results: list[dict[str, Any]], detection: str) -> int:
 
 def _sent(results: list[dict[str, Any]], detection: str) -> list[str]:
     """The finding ids the invocations notified for `detection` (with repeats)."""
-    return [fid for r in results for det, fid in r["sent"] if det == detection]
+    return [fid for r in results for det, fid, _ in r["sent"] if det == detection]
+
+
+def _levels(results: list[dict[str, Any]], detection: str) -> list[str]:
+    """The severities notified for `detection` (with repeats)."""
+    return [level for r in results for det, _, level in r["sent"] if det == detection]
 
 
 def _principal(role: str) -> str:
     return f"{ACCOUNT}#arn:aws:iam::{ACCOUNT}:role/{role}"
+
+
+def _window(detection: str, principal: str) -> str:
+    """The ledger key of the rounds' one window (every round's events are within T0's hour)."""
+    return f"ledger#{detection}#{principal}#{int(T0.timestamp())}"
 
 
 def test_concurrency_new_creator_is_notified_exactly_once(harness: Harness) -> None:
@@ -314,12 +326,12 @@ def test_concurrency_new_creator_is_notified_exactly_once(harness: Harness) -> N
         fired = [event for event, r in zip(events, results, strict=True) if r["findings"]]
         verdicts_per_round.append(len(fired))
         key = _principal(f"ConcurrentCreator{number}")
-        ledger = harness.item(harness.table, f"ledger#{RARE}#{key}")
+        ledger = harness.item(harness.table, _window(RARE, key))
         # the earliest creation always fires: nothing precedes it, whatever the interleaving
         assert results[0]["findings"] == {RARE: 1}, number
         # one window, opened by one of the verdicts, every verdict a member of it
         assert _strings(ledger, "members") == {member_of(e) for e in fired}, number
-        assert _sent(results, RARE) == [ledger["open_id"]["S"]], number
+        assert _sent(results, RARE) == [ledger["window_id"]["S"]], number
         created = _strings(harness.item(harness.table, f"creator#{key}"), "created")
         assert created == {member_of(e) for e in events}, number
     harness.wall["creator_rounds_s"] = round(time.monotonic() - started, 1)
@@ -350,24 +362,30 @@ def test_concurrency_fanout_crosses_once_and_loses_no_update(harness: Harness) -
         # windows closed by the 3rd..16th call cross the threshold: each decided at least once
         assert _findings(results, FANOUT) >= PER_ROUND - 2, number
         repeated_verdicts.append(_findings(results, FANOUT) - (PER_ROUND - 2))
-        fanout_ledger = harness.item(harness.table, f"ledger#{FANOUT}#{key}")
-        send_ledger = harness.item(harness.table, f"ledger#{SEND}#{key}")
+        fanout_ledger = harness.item(harness.table, _window(FANOUT, key))
+        send_ledger = harness.item(harness.table, _window(SEND, key))
         assert _strings(fanout_ledger, "members") == {member_of(e) for e in events[2:]}, number
         assert _strings(send_ledger, "members") == {member_of(e) for e in events}, number
         state = harness.item(harness.table, f"fanout#{key}")
         for name, expected in union_of_state_updates(events).items():
             assert _strings(state, name) == expected, (number, name)  # no update lost
-        assert _sent(results, SEND) == [send_ledger["open_id"]["S"]], number
-        # one notification-worthy fan-out window, notified once although several invocations
-        # may have decided it at the same moment (the send lease)
-        repeated_sends.append(len(_sent(results, FANOUT)) - 1)
-        assert _sent(results, FANOUT) == [fanout_ledger["open_id"]["S"]], number
+        assert _sent(results, SEND) == [send_ledger["window_id"]["S"]], number
+        # one fan-out window, notified once per severity level although several invocations
+        # may have decided it at the same moment (the send lease): INFORMATIONAL from 3
+        # instances, LOW from 10, so once or twice (a LOW decided first makes the INFORMATIONAL
+        # one moot), never a level twice, and LOW always
+        levels = _levels(results, FANOUT)
+        repeated_sends.append(len(levels) - len(set(levels)))
+        assert set(_sent(results, FANOUT)) == {fanout_ledger["window_id"]["S"]}, number
+        assert len(levels) == len(set(levels)), (number, levels)
+        assert "LOW" in levels, (number, levels)
     harness.wall["fanout_rounds_s"] = round(time.monotonic() - started, 1)
 
     with handler_in_this_process(harness.server.endpoint, serial_table) as invoke:
         for number, events in enumerate(rounds[:SERIAL_ROUNDS]):
             serial = [invoke(event) for event in events]
-            assert sorted(d for r in serial for d, _ in r["sent"]) == [FANOUT, SEND]
+            sent = sorted((d, level) for r in serial for d, _, level in r["sent"])
+            assert sent == [(FANOUT, "INFORMATIONAL"), (FANOUT, "LOW"), (SEND, "HIGH")]
             key = _principal(f"ConcurrentOperator{number}")
             concurrent, alone = (
                 harness.item(t, f"fanout#{key}") for t in (harness.table, serial_table)
@@ -376,7 +394,7 @@ def test_concurrency_fanout_crosses_once_and_loses_no_update(harness: Harness) -
                 assert _strings(concurrent, name) == _strings(alone, name), (number, name)
             assert len(_strings(concurrent, "instances")) == PER_ROUND
             for detection in (FANOUT, SEND):
-                ledger_key = f"ledger#{detection}#{key}"
+                ledger_key = _window(detection, key)
                 assert _strings(harness.item(harness.table, ledger_key), "members") == (
                     _strings(harness.item(serial_table, ledger_key), "members")
                 ), (number, detection)
@@ -437,7 +455,7 @@ def _pair_successful_claims(client: Any) -> dict[str, int]:
 
     def pair(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         key = context.get("ledger_claim")
-        if key is None or "open_id" not in parsed.get("Attributes", {}):
+        if key is None or "window_id" not in parsed.get("Attributes", {}):
             return
         with lock:
             barrier = barriers.setdefault(key, threading.Barrier(2))
@@ -463,7 +481,5 @@ def test_concurrency_same_event_delivered_twice_at_once_notifies_once(local_stac
             future.result()
     assert sorted(paired.values()) == [2, 2]  # both claims of both ledger keys met
     assert len(local_stack.hub_findings()) == 2  # Security Hub: one finding per detection
-    notified = [
-        n["MessageAttributes"]["detection_id"]["Value"] for n in local_stack.notifications()
-    ]
-    assert sorted(notified) == [FANOUT, SEND]
+    (message,) = local_stack.notifications()  # both findings of the event, in one message
+    assert sorted(detections_of(message)) == [FANOUT, SEND]

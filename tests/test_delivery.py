@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ssm_detect.delivery import SEND_LEASE, Dispatcher, NotificationInProgressError
-from ssm_detect.findings import Finding
+from ssm_detect.delivery import SEND_LEASE, Dispatcher, NotificationInProgressError, window_of
+from ssm_detect.findings import Finding, Severity
 from ssm_detect.ingest import to_event
 from ssm_detect.ledger import SendLease, SendState
 from ssm_detect.ledger.sqlite import SqliteLedger
@@ -41,6 +41,11 @@ def send_command_findings(*minutes: int) -> list[Finding]:
     return [f for f in found if f.detection_id == "AWS.SSM.SendCommand"]
 
 
+def window(finding: Finding) -> str:
+    """The id of the suppression window's finding the firing updates."""
+    return window_of(finding, SETTINGS).id
+
+
 def dispatcher(
     ledger: SqliteLedger, notifier: RecordingSink, recorder: RecordingSink
 ) -> Dispatcher:
@@ -54,8 +59,10 @@ def test_delivery_notifies_the_first_firing_and_updates_it_for_repeats() -> None
 
     reports = [deliver.deliver([f]) for f in (first, second, third)]
 
-    assert [f.id for f in sns.received] == [first.id]
-    assert [(f.id, f.count) for f in hub.received] == [(first.id, 1), (first.id, 2), (first.id, 3)]
+    opened = window(first)
+    assert window(second) == window(third) == opened
+    assert [f.id for f in sns.received] == [opened]
+    assert [(f.id, f.count) for f in hub.received] == [(opened, 1), (opened, 2), (opened, 3)]
     assert hub.received[-1].event_ids == ("evt-0", "evt-1", "evt-2")
     assert [r.suppressed for r in reports] == [0, 1, 1]
 
@@ -66,7 +73,8 @@ def test_delivery_after_the_window_notifies_again() -> None:
     early, late = send_command_findings(0, 61)
     deliver.deliver([early])
     deliver.deliver([late])
-    assert [f.id for f in sns.received] == [early.id, late.id]
+    assert [f.id for f in sns.received] == [window(early), window(late)]
+    assert window(early) != window(late)
 
 
 def test_delivery_retry_after_notifier_failure_notifies_exactly_once() -> None:
@@ -77,8 +85,8 @@ def test_delivery_retry_after_notifier_failure_notifies_exactly_once() -> None:
     with pytest.raises(SinkDownError):
         deliver.deliver([finding])
     deliver.deliver([finding])
-    assert [f.id for f in sns.received] == [finding.id]
-    assert [f.id for f in hub.received] == [finding.id]
+    assert [f.id for f in sns.received] == [window(finding)]
+    assert [f.id for f in hub.received] == [window(finding)]
 
 
 def test_delivery_retry_after_recorder_failure_does_not_notify_twice() -> None:
@@ -91,7 +99,7 @@ def test_delivery_retry_after_recorder_failure_does_not_notify_twice() -> None:
             deliver.deliver([finding])
     deliver.deliver([finding])
     assert len(sns.received) == 1
-    assert [(f.id, f.count) for f in hub.received] == [(finding.id, 1)]
+    assert [(f.id, f.count) for f in hub.received] == [(window(finding), 1)]
 
 
 def test_delivery_of_the_same_event_twice_notifies_once() -> None:
@@ -152,19 +160,16 @@ def test_delivery_waits_for_the_invocation_holding_the_lease_and_skips_its_send(
     (finding,) = send_command_findings(0)
     other = dispatcher(ledger, RecordingSink("sns"), hub)
     other_claim = other._claim(finding)
-    assert (
-        ledger.begin_send(
-            SendLease(other_claim.key, other_claim.entry.open_id, "sns", "first", 0, 2**62)
-        )
-        is SendState.TAKEN
-    )
+    level = finding.severity.rank
+    taken = ledger.begin_send(SendLease(other_claim.key, "sns", level, "first", 0, 2**62))
+    assert taken.state is SendState.TAKEN
 
     waits: list[float] = []
 
     def first_finishes_while_we_wait(seconds: float) -> None:
         waits.append(seconds)
         if len(waits) == 3:
-            ledger.mark_sent(other_claim.key, other_claim.entry.open_id, "sns")
+            ledger.mark_sent(other_claim.key, "sns", level)
 
     sns = RecordingSink("sns")
     second = Dispatcher(
@@ -172,7 +177,7 @@ def test_delivery_waits_for_the_invocation_holding_the_lease_and_skips_its_send(
     )
     report = second.deliver([finding], invocation="second")
     assert (sns.received, report.notified, len(waits)) == ([], [], 3)
-    assert [f.id for f in hub.received] == [finding.id]
+    assert [f.id for f in hub.received] == [window(finding)]
 
 
 def test_delivery_fails_for_a_retry_when_the_lease_stays_held() -> None:
@@ -180,7 +185,8 @@ def test_delivery_fails_for_a_retry_when_the_lease_stays_held() -> None:
     (finding,) = send_command_findings(0)
     first = dispatcher(ledger, RecordingSink("sns"), RecordingSink("securityhub"))
     held = first._claim(finding)
-    ledger.begin_send(SendLease(held.key, held.entry.open_id, "sns", "first", 0, 2**62))
+    level = finding.severity.rank
+    ledger.begin_send(SendLease(held.key, "sns", level, "first", 0, 2**62))
     sns = RecordingSink("sns")
     second = Dispatcher(ledger, SETTINGS, (sns,), (), clock=lambda: NOW, sleep=lambda _: None)
     with pytest.raises(NotificationInProgressError):
@@ -198,3 +204,15 @@ def test_delivery_releases_the_lease_when_the_send_fails() -> None:
     sns = RecordingSink("sns")
     dispatcher(ledger, sns, hub).deliver([finding], invocation="other")
     assert len(sns.received) == 1
+
+
+def test_delivery_two_firings_of_one_window_from_one_event_notify_once() -> None:
+    """A fan-out call can decide several crossings of one window: one notice for the window,
+    at the highest level among them."""
+    sns, hub = RecordingSink("sns"), RecordingSink("securityhub")
+    first, second = send_command_findings(0, 10)
+    raised = second.model_copy(update={"severity": Severity.CRITICAL})
+    report = dispatcher(SqliteLedger(), sns, hub).deliver([first, raised])
+    assert [(f.id, f.severity) for f in sns.received] == [(window(first), Severity.CRITICAL)]
+    assert report.notifications == 1
+    assert [f.count for f in hub.received] == [2]

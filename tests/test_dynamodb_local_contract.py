@@ -185,71 +185,44 @@ def test_dynamodb_local_store_accepts_members_at_dynamodb_limits(
     assert store.apply(update("k", a=members)) == {"a": frozenset(members)}
 
 
-# --- ledger: one opener under real concurrency ---------------------------------------------------
+# --- ledger: one window under real concurrency --------------------------------------------------
 
 
-def _claim_at_once(ledgers: list[DynamoDbLedger], key: str) -> list[str]:
-    """One firing per ledger (each with its own client) claims `key` at the same moment;
-    returns the firings that opened a window."""
+def _claim_at_once(ledgers: list[DynamoDbLedger], key: str) -> list[int]:
+    """One firing per ledger (each with its own client) claims `key` at the same moment, all
+    with the same wall clock (the worst case for the window's clock); returns the clocks."""
     barrier = threading.Barrier(len(ledgers))
-    openers: list[str] = []
+    clocks: list[int] = []
     lock = threading.Lock()
 
     def fire(n: int) -> None:
         barrier.wait()
-        entry = ledgers[n].claim(claim(f"f{n}", T0 + n, key=key))
-        if entry.open_id == f"f{n}":
-            with lock:
-                openers.append(entry.open_id)
+        entry = ledgers[n].claim(claim(f"f{n}", T0 + n, key=key, rank=f"2|{n:02d}"))
+        with lock:
+            clocks.append(entry.clock_ms)
 
     with ThreadPoolExecutor(len(ledgers)) as pool:
         for future in [pool.submit(fire, n) for n in range(len(ledgers))]:
             future.result()
-    return openers
+    return clocks
 
 
-def test_dynamodb_local_ledger_concurrent_firings_open_exactly_one_window(
+def test_dynamodb_local_ledger_concurrent_firings_join_one_window(
     dynamodb_local: DynamoDbLocal, local_table: str
 ) -> None:
-    """Rounds of 16 threads claim at once for one key (different firings, same window): exactly
-    one opener per round, and every firing is a member of that one window."""
+    """Rounds of 16 threads claim at once for one window with one wall clock: every firing a
+    member, the lead the smallest rank, the clock past every claim's (two claims show the same
+    clock value only when they show the same window: a lead write lost to a better lead)."""
     threads, rounds = 16, 10
     ledgers = [DynamoDbLedger(dynamodb_local.client(), local_table) for _ in range(threads)]
     for round_number in range(rounds):
-        key = f"ledger#D#1#p{round_number}"
-        openers = _claim_at_once(ledgers, key)
-        assert len(openers) == 1, (round_number, openers)
-        final = ledgers[0].claim(claim("f0", T0, key))
-        assert final.open_id == openers[0]
+        key = f"ledger#D#1#p{round_number}#0"
+        clocks = _claim_at_once(ledgers, key)
+        assert len(set(clocks)) >= threads // 2, (round_number, sorted(clocks))
+        final = ledgers[0].claim(claim("f0", T0, key, rank="2|00"))
         assert final.count == threads
-
-
-def test_dynamodb_local_ledger_concurrent_mark_sent_and_reopen(
-    dynamodb_local: DynamoDbLocal, local_table: str
-) -> None:
-    """`mark_sent` for a window racing with the opening of the next one never marks the new
-    window as delivered: the new window's notification is not lost."""
-    key = "ledger#D#1#p"
-    ledger = DynamoDbLedger(dynamodb_local.client(), local_table)
-    ledger.claim(claim("f1", T0, key))
-    barrier = threading.Barrier(2)
-
-    marker, opener = (DynamoDbLedger(dynamodb_local.client(), local_table) for _ in range(2))
-
-    def mark() -> None:
-        barrier.wait()
-        marker.mark_sent(key, "f1", "sns")
-
-    def reopen() -> None:
-        barrier.wait()
-        opener.claim(claim("f9", T0 + 7200, key))
-
-    with ThreadPoolExecutor(2) as pool:
-        for future in [pool.submit(mark), pool.submit(reopen)]:
-            future.result()
-    entry = ledger.claim(claim("f9", T0 + 7200, key))
-    assert entry.open_id == "f9"
-    assert entry.sent == frozenset()
+        assert (final.lead, final.lead_rank) == (b"f0", "2|00")
+        assert final.clock_ms > max(clocks)
 
 
 def test_dynamodb_local_ledger_counts_past_the_member_cap(
@@ -259,7 +232,7 @@ def test_dynamodb_local_ledger_counts_past_the_member_cap(
     ledger = DynamoDbLedger(dynamodb_local.client(), local_table)
     for n in range(5):
         entry = ledger.claim(claim(f"f{n}", T0 + n))
-    assert (entry.open_id, entry.count, len(entry.members)) == ("f0", 5, 3)
+    assert (entry.count, len(entry.members)) == (5, 3)
     assert ledger.claim(claim("f1", T0 + 1)).count == 5
 
 
@@ -267,27 +240,26 @@ def test_dynamodb_local_ledger_item_stays_under_the_item_size_limit(
     dynamodb_local: DynamoDbLocal, local_table: str
 ) -> None:
     """A window already holding MEMBER_CAP firings with CloudTrail-sized members (UUID event
-    ids) still takes firings past the cap: the real engine enforces the 400 KB item limit and
-    the size condition, moto does not."""
+    ids) and a lead still takes firings past the cap: the real engine enforces the 400 KB item
+    limit and the size condition, moto does not."""
     client = dynamodb_local.client()
-    key = "ledger#D#1#busy"
+    key = "ledger#D#1#busy#0"
     cap = dynamodb_ledger.MEMBER_CAP
+    ledger = DynamoDbLedger(client, local_table)
+    ledger.claim(claim("f-first", T0, key, rank="0|first"))
     client.update_item(
         TableName=local_table,
         Key={"pk": {"S": key}},
-        UpdateExpression="SET anchor = :t, open_id = :id, members = :m, created = :t",
+        UpdateExpression="SET members = :m",
         ExpressionAttributeValues={
-            ":t": {"N": str(T0)},
-            ":id": {"S": "f-first"},
             ":m": {
                 "SS": [f"{T0 + n:011d}|{n:08d}-0000-4000-8000-000000000000" for n in range(cap)]
             },
         },
     )
-    ledger = DynamoDbLedger(client, local_table)
     for n in range(5):
         entry = ledger.claim(claim(f"f-late-{n}", T0 + 100 + n, key))
-    assert (entry.open_id, entry.count, len(entry.members)) == ("f-first", cap + 5, cap)
+    assert (entry.count, len(entry.members), entry.lead) == (cap + 5, cap, b"f-first")
 
 
 def test_dynamodb_local_store_ttl_never_in_the_past(

@@ -69,6 +69,15 @@ class Stack:
         return injected
 
 
+def detections_of(notification: dict[str, Any]) -> list[str]:
+    """The detections one SNS notification lists (one event's findings travel together)."""
+    attributes = notification["MessageAttributes"]
+    if "detection_ids" in attributes:
+        listed: list[str] = json.loads(attributes["detection_ids"]["Value"])
+        return listed
+    return [attributes["detection_id"]["Value"]]
+
+
 @pytest.fixture
 def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
     from handler import app  # noqa: PLC0415
@@ -111,9 +120,10 @@ def test_each_seed_positive_gives_one_message_and_one_hub_finding_per_detection(
     case: dict[str, Any], stack: Stack
 ) -> None:
     stack.invoke(load_event(case["file"]))
-    notified = [n["MessageAttributes"]["detection_id"]["Value"] for n in stack.notifications()]
+    messages = stack.notifications()
     findings = stack.hub_findings()
-    assert sorted(notified) == sorted(case["fires"])
+    assert len(messages) == 1  # the findings of one event travel in one notification
+    assert sorted(detections_of(messages[0])) == sorted(case["fires"])
     assert sorted(f["GeneratorId"] for f in findings) == sorted(case["fires"])
 
 
@@ -121,7 +131,8 @@ def test_redelivered_event_updates_and_does_not_duplicate(stack: Stack) -> None:
     event = load_event("panther_send_command_three_instances.json")
     stack.invoke(event)
     stack.invoke(event)
-    assert len(stack.notifications()) == 2  # SendCommand + DistributedCommand, once each
+    (message,) = stack.notifications()  # SendCommand + DistributedCommand, together, once
+    assert sorted(detections_of(message)) == ["AWS.SSM.DistributedCommand", "AWS.SSM.SendCommand"]
     assert len(stack.hub_findings()) == 2
 
 
@@ -155,32 +166,26 @@ def test_fault_then_retry_delivers_every_finding_exactly_once(
     stack.invoke(event)  # Lambda's retry
 
     assert injected == [1]
-    notified = stack.notifications()
-    assert sorted(n["MessageAttributes"]["detection_id"]["Value"] for n in notified) == [
-        "AWS.SSM.DistributedCommand",
-        "AWS.SSM.SendCommand",
-    ]
+    (message,) = stack.notifications()
+    assert sorted(detections_of(message)) == ["AWS.SSM.DistributedCommand", "AWS.SSM.SendCommand"]
     assert len(stack.hub_findings()) == 2
 
 
-def test_fault_after_first_notification_does_not_repeat_it(stack: Stack) -> None:
-    """Two findings in one invocation; SNS fails on the second publish. The retry sends only
-    the second one: the first was recorded as delivered."""
-    sns = stack.clients.sns_client()
-    calls: list[int] = []
-
-    def hook(**_: object) -> None:
-        calls.append(1)
-        if len(calls) == 2:
-            raise ClientError({"Error": {"Code": "Throttling", "Message": "injected"}}, "Publish")
-
-    sns.meta.events.register("before-call.sns.Publish", hook)
+def test_fault_after_the_grouped_notification_does_not_repeat_it(stack: Stack) -> None:
+    """Two findings of one event travel in one publish; Security Hub fails after it. The retry
+    imports both findings and publishes nothing: both windows recorded the notification."""
+    stack.fail_once(stack.clients.securityhub_client(), "BatchImportFindings")
     event = load_event("panther_send_command_three_instances.json")
     with pytest.raises(ClientError):
         stack.invoke(event)
     stack.invoke(event)
-    assert len(stack.notifications()) == 2
-    assert len(calls) == 3
+    (message,) = stack.notifications()
+    assert sorted(detections_of(message)) == ["AWS.SSM.DistributedCommand", "AWS.SSM.SendCommand"]
+    hub = stack.hub_findings()
+    related = {f["GeneratorId"]: [r["Id"] for r in f.get("RelatedFindings", [])] for f in hub}
+    by_detection = {f["GeneratorId"]: f["Id"] for f in hub}
+    assert related["AWS.SSM.SendCommand"] == [by_detection["AWS.SSM.DistributedCommand"]]
+    assert related["AWS.SSM.DistributedCommand"] == [by_detection["AWS.SSM.SendCommand"]]
 
 
 def test_state_is_not_double_counted_by_a_retry(stack: Stack) -> None:

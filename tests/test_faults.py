@@ -1,10 +1,11 @@
 """Faults at every AWS call the handler makes, then Lambda's retry: nothing lost, nothing twice.
 
 The story: a principal's SendCommand to 3 instances (fires SendCommand and the fan-out: two
-windows open, two SNS messages, two Security Hub findings), then its SendCommand to a 4th
-instance 5 minutes later (both firings join the open windows: no message, the two Security Hub
-findings are updated). State and ledger live in DynamoDB Local, SNS/SQS/Security Hub in moto,
-and the clients are the production ones (`AwsClients`: botocore standard retries, 4 attempts).
+windows open, one SNS message that carries both findings, two Security Hub findings), then its
+SendCommand to a 4th instance 5 minutes later (both firings join the open windows: no message,
+the two Security Hub findings are updated). State and ledger live in DynamoDB Local,
+SNS/SQS/Security Hub in moto, and the clients are the production ones (`AwsClients`: botocore
+standard retries, 4 attempts).
 
 Faults are injected at botocore's transport (`before-send`), so botocore's own retry logic sees
 them as it would see the real thing, at each call site of the story:
@@ -48,6 +49,7 @@ from ssm_detect.sinks.securityhub import ImportFailedError
 from ssm_detect.wiring import AwsClients, lambda_runtime
 from tests.builders import envelope, load_record, send_command
 from tests.conftest import REGION, load_event
+from tests.test_end_to_end import detections_of
 
 if TYPE_CHECKING:
     from tests.dynamodb_local import DynamoDbLocal
@@ -91,15 +93,17 @@ def creator_story() -> list[dict[str, Any]]:
 # How each kind of DynamoDB update starts (the ledger's and the state store's expressions).
 _LEDGER_SITES = {
     "ADD members": "ledger-join",
-    "SET anchor": "ledger-open",
+    "SET lead_rank": "ledger-lead",
     "SET #lease": "ledger-lease",
     "REMOVE #lease": "ledger-release",
-    "ADD sent": "ledger-mark",
+    "SET #notified": "ledger-mark",
     "ADD overflow": "ledger-overflow",
 }
 _OTHER_SITES = {
     ("sns", "Publish"): "sns-publish",
     ("securityhub", "BatchImportFindings"): "hub-import",
+    # every window one notification carried, recorded in one step
+    ("dynamodb", "TransactWriteItems"): "ledger-mark",
 }
 
 
@@ -349,6 +353,8 @@ class Run:
     failures: list[tuple[int, str]]
     """(invocation, exception type) of each failed Lambda attempt."""
     notifications: Counter[str]
+    """detection id -> how many SNS messages listed it."""
+    messages: int
     hub: dict[str, str]
     """detection id -> the finding's `ssm-detect/count` in Security Hub (one finding each)."""
     hub_findings: int
@@ -415,7 +421,8 @@ def run_story(
                 world.unhook()
                 pytest.fail(f"invocation {number} failed {LAMBDA_ATTEMPTS} times: {failures}")
     world.unhook()
-    notifications = Counter(n["MessageAttributes"]["detection_id"]["Value"] for n in world.drain())
+    messages = world.drain()
+    notifications = Counter(d for n in messages for d in detections_of(n))
     found = world.hub_findings(account)
     hub = {f["GeneratorId"]: f["ProductFields"].get("ssm-detect/count", "1") for f in found}
     return Run(
@@ -423,6 +430,7 @@ def run_story(
         table,
         failures,
         notifications,
+        len(messages),
         hub,
         len(found),
         table_state(world.server.client(), table, account),
@@ -442,16 +450,17 @@ def table_state(client: Any, table: str, account: str) -> dict[str, Any]:
     )
     for item in (item for page in scanned for item in page["Items"]):
         key = item.pop("pk")["S"].replace(account, "ACCOUNT")
-        for wall_clock in ("expires_at", "created"):  # the ledger's `created` is a number
+        for wall_clock in ("expires_at", "created", "window_clock"):  # ledger: numbers
             if "N" in item.get(wall_clock, {}):
                 del item[wall_clock]
-        opened = item.pop("open_id", None)
+        item.pop("window_id", None)  # hashes the account
+        item.pop("lead_finding", None)  # the lead firing, serialised (names the account)
         state[key] = {
             name: sorted(m.replace(account, "ACCOUNT") for m in value["SS"])
             if "SS" in value
             else value.get("N", value.get("S"))
             for name, value in item.items()
-        } | ({"window_open": True} if opened else {})
+        }
     return state
 
 
@@ -482,11 +491,9 @@ SITES = [
     (0, "ledger-join", 1),
     (0, "ledger-join", 2),
     (0, "ledger-lease", 1),
+    (0, "ledger-lease", 2),
     (0, "sns-publish", 1),
     (0, "ledger-mark", 1),
-    (0, "ledger-lease", 2),
-    (0, "sns-publish", 2),
-    (0, "ledger-mark", 2),
     (0, "hub-import", 1),
     (1, "state-update", 1),
     (1, "ledger-join", 1),
@@ -540,9 +547,10 @@ def test_faults_the_matrix_covers_every_call_the_handler_makes(
     covered = {(invocation, site) for invocation, site, _ in SITES}
     assert made == covered
     counts = Counter(probe.calls)
-    assert counts[(0, "sns-publish")] == counts[(0, "ledger-mark")] == 2
+    assert counts[(0, "sns-publish")] == counts[(0, "ledger-mark")] == 1  # one notification
     assert counts[(0, "ledger-lease")] == counts[(0, "ledger-join")] == 2
     assert golden["fanout"].notifications == Counter({SEND: 1, FANOUT: 1})
+    assert golden["fanout"].messages == 1
     assert golden["fanout"].hub == {SEND: "2", FANOUT: "2"}
 
 
@@ -566,11 +574,13 @@ def test_faults_at_each_call_then_retry_deliver_every_finding_exactly_once(
         assert injector.failed_attempts == 1
 
     # at-least-once, as documented: SNS took the message but its delivery was not recorded
+    # (the message carries both findings, and both windows are recorded in one step)
     resent = (site == "sns-publish" and fault.kind in {"lost", "applied-timeout"}) or (
         site == "ledger-mark" and fault.persistent
     )
-    duplicate = Counter({SEND if occurrence == 1 else FANOUT: 1}) if resent else Counter()
+    duplicate = Counter({SEND: 1, FANOUT: 1}) if resent else Counter()
     assert run.notifications == expected.notifications + duplicate
+    assert run.messages == expected.messages + resent
     assert run.hub == expected.hub
     assert run.hub_findings == 2
     assert run.state == expected.state
@@ -605,75 +615,74 @@ def _on_first(site: str, key_prefix: str, action: Callable[[dict[str, Any]], Non
     return hook
 
 
-def test_faults_window_opened_between_our_join_and_our_open_makes_us_join_it(
-    world: World,
-) -> None:
-    """Our join finds only an expired window; before our open replaces it, another invocation
-    opens a new one: our open fails its condition for real and becomes a join of that window
-    (no message from us; the Security Hub finding is the other invocation's, counting its
-    firing and ours)."""
+def ledger_item(run: Run, detection: str) -> dict[str, Any]:
+    """The story's one window of `detection` (the key ends with the window's start)."""
+    prefix = f"ledger#{detection}#ACCOUNT#{PRINCIPAL}#"
+    (key,) = (k for k in run.state if k.startswith(prefix))
+    item: dict[str, Any] = run.state[key]
+    return item
+
+
+def test_faults_window_clock_ahead_of_ours_makes_our_claim_advance_it(world: World) -> None:
+    """Another invocation, on a Lambda whose clock runs ahead, claimed the window first: our
+    join's condition (the clock must be behind ours) fails for real and the claim advances the
+    window's clock by one instead. No error; our firing is counted; the notification is ours
+    to send (nothing was notified); Security Hub's record holds all three firings."""
     server = world.server
 
     def prepare(world: World, table: str) -> None:
-        def expired_window(params: dict[str, Any]) -> None:
-            anchor = int(params["ExpressionAttributeValues"][":t"]["N"]) - 7200
+        def competitor_claims(params: dict[str, Any]) -> None:
+            values = params["ExpressionAttributeValues"]
+            ahead = int(values[":now"]["N"]) + 3_600_000
             server.client().update_item(
                 TableName=table,
                 Key=params["Key"],
-                UpdateExpression="SET anchor = :t, open_id = :id, members = :m, created = :t",
+                UpdateExpression=(
+                    "SET window_id = :id, members = :m, created = :t, window_clock = :t, "
+                    "lead_rank = :rank, lead_finding = :lead"
+                ),
                 ExpressionAttributeValues={
-                    ":t": {"N": str(anchor)},
-                    ":id": {"S": "ssm-detect/AWS.SSM.SendCommand/expired"},
-                    ":m": {"SS": [f"{anchor:011d}|expired-event"]},
+                    ":id": values[":id"],
+                    ":t": {"N": str(ahead)},
+                    ":m": {"SS": ["00000000001|competitor-event"]},
+                    ":rank": {"S": "9|competitor"},  # leads nothing: ours takes the lead
+                    ":lead": values[":lead"],
                 },
             )
 
-        def competitor_opens(params: dict[str, Any]) -> None:
-            anchor = params["ExpressionAttributeValues"][":t"]["N"]
-            server.client().update_item(
-                TableName=table,
-                Key=params["Key"],
-                UpdateExpression="SET anchor = :t, open_id = :id, members = :m, created = :t",
-                ExpressionAttributeValues={
-                    ":t": {"N": anchor},
-                    ":id": {"S": "ssm-detect/AWS.SSM.SendCommand/competitor"},
-                    ":m": {"SS": [f"{int(anchor):011d}|competitor-event"]},
-                },
-            )
-
-        client = world.clients.dynamodb_client()
-        for site, action in (("ledger-join", expired_window), ("ledger-open", competitor_opens)):
-            world.hook(
-                client,
-                "before-parameter-build.dynamodb.UpdateItem",
-                _on_first(site, f"ledger#{SEND}#", action),
-            )
+        world.hook(
+            world.clients.dynamodb_client(),
+            "before-parameter-build.dynamodb.UpdateItem",
+            _on_first("ledger-join", f"ledger#{SEND}#", competitor_claims),
+        )
 
     run = run_story(world, fanout_story(), prepare=prepare)
     assert run.failures == []
-    assert run.notifications == Counter({FANOUT: 1})  # SendCommand: the opener's to send
-    members = run.state[f"ledger#{SEND}#ACCOUNT#{PRINCIPAL}"]["members"]
+    assert run.notifications == Counter({SEND: 1, FANOUT: 1})
+    members = ledger_item(run, SEND)["members"]
     assert len(members) == 3
-    assert any("competitor-event" in m for m in members)  # the expired window is replaced
+    assert any("competitor-event" in m for m in members)
     assert run.hub == {SEND: "3", FANOUT: "2"}
-    record("race: window opened between our join and our open", run, "joins the other window")
+    record("race: window clock ahead of ours", run, "claims advance the clock by one")
 
 
 def test_faults_notification_held_by_another_invocation_is_not_sent_twice(
     world: World,
 ) -> None:
     """The same firing is being sent by another invocation (it holds the send lease): ours
-    waits, sees the delivery recorded, and sends nothing."""
+    waits, sees the delivery recorded, and leaves it out of its notification."""
     server = world.server
 
     def prepare(world: World, table: str) -> None:
         def other_sends(params: dict[str, Any]) -> None:
-            values = params["ExpressionAttributeValues"]
             server.client().update_item(
                 TableName=table,
                 Key=params["Key"],
-                UpdateExpression="ADD sent :s",
-                ExpressionAttributeValues={":s": {"SS": [values[":sink"]["S"]]}},
+                UpdateExpression="SET #notified = :level",
+                ExpressionAttributeNames={
+                    "#notified": params["ExpressionAttributeNames"]["#notified"]
+                },
+                ExpressionAttributeValues={":level": params["ExpressionAttributeValues"][":level"]},
             )
 
         world.hook(
@@ -689,40 +698,45 @@ def test_faults_notification_held_by_another_invocation_is_not_sent_twice(
     record("race: another invocation sent the same notification", run, "not sent twice")
 
 
-def test_faults_newer_window_before_our_mark_sent_stays_unmarked(world: World) -> None:
-    """Between our publish and our `mark_sent`, a much later firing replaced our window with a
-    new one: `mark_sent`'s condition fails for real and is absorbed, and the new window is not
-    marked as delivered (its own notification is not lost)."""
+def test_faults_higher_level_recorded_before_our_mark_is_kept(world: World) -> None:
+    """Between our publish and our record of it, another invocation notified a higher level
+    for the SendCommand window (an escalation): the one-step record of both windows is
+    cancelled by its condition, each window is then recorded on its own, and the higher level
+    stays (a later lower firing must not notify again)."""
     server = world.server
+    done: list[bool] = []
 
     def prepare(world: World, table: str) -> None:
-        def newer_window(params: dict[str, Any]) -> None:
+        def escalated_elsewhere(params: dict[str, Any], **_: Any) -> None:
+            if done:
+                return
+            done.append(True)
+            update = next(
+                i["Update"] for i in params["TransactItems"] if f"ledger#{SEND}#" in str(i)
+            )
             server.client().update_item(
                 TableName=table,
-                Key=params["Key"],
-                UpdateExpression="SET open_id = :id, anchor = anchor + :later, members = :m "
-                "REMOVE sent",
-                ExpressionAttributeValues={
-                    ":id": {"S": "ssm-detect/AWS.SSM.SendCommand/newer"},
-                    ":later": {"N": "7200"},
-                    ":m": {"SS": ["99999999999|newer-event"]},
+                Key=update["Key"],
+                UpdateExpression="SET #notified = :level",
+                ExpressionAttributeNames={
+                    "#notified": update["ExpressionAttributeNames"]["#notified"]
                 },
+                ExpressionAttributeValues={":level": {"N": "4"}},
             )
 
         world.hook(
             world.clients.dynamodb_client(),
-            "before-parameter-build.dynamodb.UpdateItem",
-            _on_first("ledger-mark", f"ledger#{SEND}#", newer_window),
+            "before-parameter-build.dynamodb.TransactWriteItems",
+            escalated_elsewhere,
         )
 
     run = run_story(world, fanout_story()[:1], prepare=prepare)
+    assert done == [True]
     assert run.failures == []
     assert run.notifications == Counter({SEND: 1, FANOUT: 1})
-    ledger = run.state[f"ledger#{SEND}#ACCOUNT#{PRINCIPAL}"]
-    assert ledger["members"] == ["99999999999|newer-event"]
-    assert "sent" not in ledger
-    assert run.state[f"ledger#{FANOUT}#ACCOUNT#{PRINCIPAL}"]["sent"] == ["sns"]
-    record("race: newer window before our mark_sent", run, "absorbed; new window unmarked")
+    assert ledger_item(run, SEND)["notified:sns"] == "4"
+    assert ledger_item(run, FANOUT)["notified:sns"] == "0"  # INFORMATIONAL, recorded
+    record("race: higher level recorded before our mark", run, "absorbed; the higher level stays")
 
 
 # --- partial BatchImportFindings failures --------------------------------------------------------

@@ -75,6 +75,17 @@ def lambda_modules() -> dict[str, Path]:
     return found
 
 
+# IAM authorises a transaction by the actions inside it: "Permissions for Put, Update, Delete,
+# and Get actions are governed by the permissions used for the underlying PutItem, UpdateItem,
+# DeleteItem, and GetItem operations" (DynamoDB developer guide, "Using IAM with DynamoDB
+# transactions"). The ledger's TransactWriteItems holds only Update actions.
+_AUTHORISED_AS = {"dynamodb:TransactWriteItems": "dynamodb:UpdateItem"}
+
+
+def iam_action(call: str) -> str:
+    return _AUTHORISED_AS.get(call, call)
+
+
 def _operations(service: str) -> dict[str, str]:
     model = botocore.session.get_session().get_service_model(service)
     return {xform_name(op): op for op in model.operation_names}
@@ -93,7 +104,7 @@ def code_actions() -> set[str]:
                 continue
             for service, ops in operations.items():
                 if node.func.attr in ops:
-                    actions.add(f"{CODE_SERVICES[service]}:{ops[node.func.attr]}")
+                    actions.add(iam_action(f"{CODE_SERVICES[service]}:{ops[node.func.attr]}"))
     return actions
 
 
@@ -159,7 +170,7 @@ class _Recorder:
         prefix = client.meta.service_model.signing_name
         client.meta.events.register(
             "before-call.*.*",
-            lambda model, **_: self.actions.add(f"{prefix}:{model.name}"),
+            lambda model, **_: self.actions.add(iam_action(f"{prefix}:{model.name}")),
         )
         return client
 

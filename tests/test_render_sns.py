@@ -39,6 +39,7 @@ from tests.test_render_asff import (
     finding_for,
     with_context,
 )
+from tests.test_render_grouped import grouped_examples_markdown
 
 HOSTILE = finding_for("send_command_hostile_comment.json", "AWS.SSM.SendCommand")
 FANOUT = finding_for("panther_send_command_three_instances.json", "AWS.SSM.DistributedCommand")
@@ -453,6 +454,8 @@ def test_rendered_examples_doc_is_current() -> None:
             "```text",
             body["default"],
             "```",
+            # a grouped notification, an escalation, a chain (tests/test_render_grouped.py)
+            *grouped_examples_markdown(),
             "",
             *_chain_example(),
         ]

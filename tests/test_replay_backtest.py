@@ -137,7 +137,10 @@ def test_backtest_of_mixed_real_world_files_counts_exactly(
 
     out, err = capsys.readouterr()
     summary_line, *problems = err.splitlines()
-    assert json.loads(summary_line) == EXPECTED_SUMMARY
+    summary = json.loads(summary_line)
+    # the files are from 2025: older than what the deployed ledger remembers (ledger/base.py)
+    assert "redelivery bound" in summary.pop("note")
+    assert summary == EXPECTED_SUMMARY
     assert problems == [p.format(root=tmp_path) for p in EXPECTED_PROBLEMS]
     findings = [json.loads(line) for line in out.splitlines()]
     assert sorted((f["detection_id"], f["principal"]["key"], f["count"]) for f in findings) == [
@@ -158,7 +161,10 @@ def test_backtest_gives_the_same_result_when_every_event_spills_to_disk(tmp_path
     def run(max_held_bytes: int) -> tuple[list[str], dict[str, object], int]:
         wired = local_runtime(Settings())
         result = replay([tmp_path], wired.pipeline, wired.dispatcher, max_held_bytes=max_held_bytes)
-        findings = sorted(f.model_dump_json() for f in result.findings)
+        # recorded_at / updated_at are the ledger's wall clock (Security Hub's CreatedAt and
+        # UpdatedAt), not verdicts
+        wall = {"recorded_at", "updated_at"}
+        findings = sorted(f.model_dump_json(exclude=wall) for f in result.findings)
         return findings, result.summary.as_dict(), result.spilled_runs
 
     in_memory, spilled = run(64 * 2**20), run(1)

@@ -214,8 +214,11 @@ def _replay(args: argparse.Namespace) -> int:
                 progress=progress,
                 on_final=on_final,
             )
+    note = _redelivery_bound_note(result.oldest_event)
     if output == "jsonl":
         summary = result.summary.as_dict() | {"files": result.files}
+        if note:
+            summary["note"] = note
         sys.stderr.write(json.dumps(summary) + "\n")
     else:
         facts = RunFacts(result.files, len(result.problems), result.unlisted_problems)
@@ -225,7 +228,26 @@ def _replay(args: argparse.Namespace) -> int:
             console = Console(width=_FILE_TABLE_WIDTH)
         print_report(console, result.findings, result.summary, facts)
     _report_problems(result.problems, result.unlisted_problems)
+    if note and output != "jsonl":
+        sys.stderr.write(f"note: {note}\n")
     return 0
+
+
+def _redelivery_bound_note(oldest: datetime | None) -> str | None:
+    """Say when the input is older than what the deployed detector's ledger remembers: such
+    events redriven to the function (from its failure queues, or re-sent) can notify again."""
+    from ssm_detect.ledger.base import RETENTION  # noqa: PLC0415
+
+    if oldest is None or datetime.now(UTC) - oldest <= RETENTION:
+        return None
+    days = RETENTION // timedelta(days=1)
+    return (
+        f"events from {oldest:%Y-%m-%d %H:%M} UTC are older than the deployed detector's "
+        f"redelivery bound ({days} days): its ledger keeps a window's notifications that long "
+        "after the window's last firing, so sending these events to the function again (a "
+        "redrive from its failure queues) may notify them a second time. This replay itself "
+        "notifies nothing."
+    )
 
 
 def _where(args: argparse.Namespace) -> str:

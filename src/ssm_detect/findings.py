@@ -105,6 +105,11 @@ class Finding(BaseModel):
     """The decisive event's API call (CloudTrail `eventName`), for the ASFF action."""
     recorded_at: datetime | None = None
     """Wall-clock time ssm-detect first recorded the open finding (Security Hub's CreatedAt)."""
+    updated_at: datetime | None = None
+    """The suppression window's clock after this firing's claim (Security Hub's UpdatedAt):
+    strictly increasing per finding id in the ledger's order of claims (ledger/base.py)."""
+    related_ids: tuple[str, ...] = ()
+    """Ids of the findings raised by the same event (Security Hub's RelatedFindings)."""
 
 
 def finding_id(detection_id: str, account_id: str, principal_key: str, event_id: str) -> str:

@@ -81,15 +81,18 @@ def run_events(
     invocation: str = "",
 ) -> DeliveryReport:
     """Detect on each event, then deliver the findings (errors propagate)."""
-    produced: list[Finding] = []
+    produced: list[list[Finding]] = []
     for event in events:
         telemetry.event_context(event.event_id)
         summary.ssm_events += 1
         outcome = pipeline.process(event)
         summary.allowlisted.update(outcome.allowlisted)
         summary.findings.update(f.detection_id for f in outcome.findings)
-        produced.extend(outcome.findings)
-    report = dispatcher.deliver(produced, invocation=invocation) if produced else DeliveryReport()
+        if outcome.findings:
+            produced.append(outcome.findings)  # one event's findings: one notification
+    report = (
+        dispatcher.deliver_events(produced, invocation=invocation) if produced else DeliveryReport()
+    )
     summary.notified += len(report.notified)
     summary.suppressed += report.suppressed
     return report

@@ -1,5 +1,21 @@
-"""The suppression ledger: one open finding per (detection, account, principal) and window."""
+"""The suppression ledger: one item per (detection, account, principal) and event-time window."""
 
-from ssm_detect.ledger.base import FindingLedger, LedgerEntry, SendLease, SendState, WindowClaim
+from ssm_detect.ledger.base import (
+    FindingLedger,
+    LedgerEntry,
+    Mark,
+    SendLease,
+    SendOutcome,
+    SendState,
+    WindowClaim,
+)
 
-__all__ = ["FindingLedger", "LedgerEntry", "SendLease", "SendState", "WindowClaim"]
+__all__ = [
+    "FindingLedger",
+    "LedgerEntry",
+    "Mark",
+    "SendLease",
+    "SendOutcome",
+    "SendState",
+    "WindowClaim",
+]

@@ -1,57 +1,79 @@
 """What the ledger promises.
 
-A suppression window opens at the first firing for a (detection, account, principal) and lasts
-the configured length. Every later firing whose event time is within one window length of the
-anchor *joins* it: its decisive event is added (a set union: re-delivery changes nothing) and
-it updates the open finding instead of creating another. Only the firing that opened the
-window sends a notification, and the ledger remembers which sinks have delivered it, so a
-retried invocation re-sends exactly what did not get through.
+A suppression window is a fixed slice of *event time*: for a window length L, the window of a
+firing decided by an event at time t is [t - t mod L, t - t mod L + L), aligned on the Unix
+epoch (60 minutes: each clock hour, UTC). One ledger item per (detection, account, principal,
+window) holds the window's firings (the decisive event of each, a set: a redelivery changes
+nothing), so which window a firing belongs to, and the window's finding id, depend only on the
+events, never on the order in which they arrive.
 
-Both operations are single conditional writes; a lost race to open a window turns into a join.
+The item also holds, per notifying sink, the highest severity it has notified for the window:
+a firing notifies only if its severity is higher (the first firing, or an escalation), so each
+level is notified at most once. Before a sink sends, the sender takes a *send lease* on
+(window, sink): one conditional write that succeeds only if the sink has not notified this
+level or a higher one and no other live invocation holds the lease. The holder sends, then
+records the level (which drops the lease) or, on failure, releases it. A lease outlives the
+function's timeout, so a crashed holder blocks others only until it expires; Lambda's retry of
+the same invocation (same request id, the same owner) takes it back at once.
 
-Two invocations can both hold the opening firing: EventBridge delivers an event twice at the
-same moment, or two overlapping fan-out calls decide the same window. Before a sink sends the
-notification, the sender takes a *send lease* on (window, sink): one conditional write that
-succeeds only if the sink has not delivered it and no other live invocation holds the lease.
-The holder sends, then records the delivery (which drops the lease) or, on failure, releases
-it. A lease outlives the function's timeout, so a crashed holder blocks others only until it
-expires; Lambda's retry of the same invocation (same request id, the same owner) takes it
-back at once.
+Two more things make Security Hub's record of the window independent of arrival order:
+- a *clock* per window (milliseconds; the wall clock, but strictly increasing per window:
+  `max(now, previous + 1)`), advanced by every claim: the record's `UpdatedAt`. A claim's view
+  of the window (its members, hence count, event ids, first and last seen) is the window as of
+  that claim, so the import with the newest `UpdatedAt` holds every firing claimed before it;
+- a *lead*: the firing the record describes, chosen by a total order over firings (highest
+  severity, then earliest event, then event id), not by arrival. The lead is kept in the item,
+  so a claim that does not lead still imports the lead's description with the new counts.
+
+Items live `RETENTION` past their last claim: as long as a redelivery of an event can come (see
+`REDELIVERY_BOUND`), its firing is recognised and not notified again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
 from typing import Protocol
+
+# How late a redelivery of an event can reach the detector after the event was first handled:
+# EventBridge retries handing an event to Lambda for up to 24 h (the template sets 1 h), Lambda
+# keeps a failed or throttled async event for up to 6 h (the template sets 1 h, two retries),
+# then both send it to a failure queue that keeps it 14 days, from where it is redriven by hand.
+REDELIVERY_BOUND = timedelta(days=14) + timedelta(hours=24) + timedelta(hours=6)
+# A window's item outlives its last claim by more than that bound (DynamoDB's TTL deletes an
+# item after its expiry time, never before).
+RETENTION = timedelta(days=16)
 
 
 @dataclass(frozen=True)
 class WindowClaim:
     key: str
-    """`ledger#<detection>#<account>#<principal>`."""
-    finding_id: str
-    """The firing's own deterministic id; it becomes the open finding's id if it opens."""
+    """`ledger#<detection>#<account>#<principal>#<window start epoch>`."""
+    window_id: str
+    """The window's finding id (a function of detection, account, principal and window)."""
     member: str
     """`"<epoch>|<decisive event id>"` of the firing."""
-    event_epoch: int
-    window: timedelta
-    now_epoch: int
-    """Wall clock, for the finding's CreatedAt and the item's TTL (never for decisions)."""
+    lead_rank: str
+    """The firing's place in the lead order: the smallest string leads the window."""
+    lead: bytes
+    """The firing, serialised: kept as the window's lead if it leads."""
+    now_ms: int
+    """Wall clock (milliseconds): the record's CreatedAt and clock, the item's expiry."""
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    open_id: str
-    """The id of the open finding every firing in the window updates."""
-    anchor: int
+    window_id: str
     members: frozenset[str]
-    sent: frozenset[str]
-    """Sinks that have delivered the open finding's notification."""
-    created_epoch: int
-    tracked: bool = True
-    """False for a firing too late for any window the ledger still holds: delivered as is."""
+    notified: dict[str, int] = field(default_factory=dict)
+    """Per sink, the highest severity rank it has notified for the window."""
+    created_ms: int = 0
+    clock_ms: int = 0
+    """The window's clock after this claim: Security Hub's UpdatedAt."""
+    lead_rank: str = ""
+    lead: bytes = b""
     overflow: int = 0
     """Firings counted past the member cap (see the DynamoDB ledger)."""
 
@@ -62,10 +84,9 @@ class LedgerEntry:
 
 class SendState(Enum):
     TAKEN = "taken"
-    """The caller holds the lease: send, then `mark_sent` (or `release` on failure). Also
-    returned when the window is gone (replaced by a newer one): send, nothing to record."""
+    """The caller holds the lease: send, then `mark_sent` (or `release` on failure)."""
     SENT = "sent"
-    """The sink has delivered this window's notification already."""
+    """The sink has notified this level (or a higher one) for this window already."""
     HELD = "held"
     """Another invocation holds the lease and may be sending right now."""
 
@@ -73,26 +94,46 @@ class SendState(Enum):
 @dataclass(frozen=True)
 class SendLease:
     key: str
-    open_id: str
     sink: str
+    level: int
+    """The severity rank to notify."""
     owner: str
     """The invocation taking the lease (Lambda's request id, which its retries share)."""
     now_ms: int
     until_ms: int
 
 
+@dataclass(frozen=True)
+class Mark:
+    key: str
+    sink: str
+    level: int
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    state: SendState
+    previous: int | None = None
+    """The highest level the sink had notified for the window before (None: nothing)."""
+
+
 class FindingLedger(Protocol):
     def claim(self, claim: WindowClaim) -> LedgerEntry:
-        """Join the window that contains the firing, or open a new one."""
+        """Add the firing to its window (creating the window's item if needed), advance the
+        window's clock, and make the firing the lead if it outranks the lead held."""
         ...
 
-    def begin_send(self, lease: SendLease) -> SendState:
-        """Take the lease to send the open finding's notification through `lease.sink`."""
+    def begin_send(self, lease: SendLease) -> SendOutcome:
+        """Take the lease to notify `lease.level` through `lease.sink`."""
         ...
 
-    def mark_sent(self, key: str, open_id: str, sink: str) -> None:
-        """Record that `sink` delivered the notification of the open finding `open_id`, and
-        drop the sink's lease."""
+    def mark_sent(self, key: str, sink: str, level: int) -> None:
+        """Record that `sink` notified `level` for the window, and drop the sink's lease."""
+        ...
+
+    def mark_all_sent(self, marks: Sequence[Mark]) -> None:
+        """`mark_sent` for every window one notification carried, in one all-or-nothing step
+        (so a failure after the publish cannot leave some of them unrecorded)."""
         ...
 
     def release(self, lease: SendLease) -> None:

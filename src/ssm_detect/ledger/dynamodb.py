@@ -1,21 +1,33 @@
-"""The DynamoDB ledger: one item per (detection, account, principal) in the state table.
+"""The DynamoDB ledger: one item per (detection, account, principal, window) in the state table.
 
-Claim = a conditional join (`ADD` the decisive event while the anchor is within one window of
-the event time, or create the item when there is none); if the condition fails, DynamoDB hands
-back the item as it was (`ReturnValuesOnConditionCheckFailure=ALL_OLD`) and we either open a
-new window (conditional on the old one being over) or, having lost a race to open, join the
-window the winner opened. A first firing and a repeat inside an open window are one write each.
+Claim = one `UpdateItem` in the common case: add the decisive event to the window's set (the
+item is created by the same write), set the window's clock to now when now is later than it,
+and keep the lead if there is one. Two conditions can fail, and DynamoDB hands back the item as
+it was (`ReturnValuesOnConditionCheckFailure=ALL_OLD`) so we know which:
+- the clock is not earlier than now (two claims in one millisecond, or a Lambda whose clock is
+  behind another's): the same write again, advancing the clock by one instead;
+- the set is full (`MEMBER_CAP`) and does not hold the firing: count it in `overflow`.
+A firing that outranks the lead held takes the lead with one more conditional write (which
+advances the clock again, so the import that carries the new lead is the newest).
 
-A send lease is an attribute per sink, `lease:<sink>` = {owner, until, window}; it is void
-once `until` has passed or when it belongs to an earlier window, so opening a new window need
-not clear it.
+A send lease is an attribute per sink, `lease:<sink>` = {owner, until, level}; it is void once
+`until` has passed. The level a sink has notified is `notified:<sink>`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ssm_detect.ledger.base import LedgerEntry, SendLease, SendState, WindowClaim
+from ssm_detect.ledger.base import (
+    RETENTION,
+    LedgerEntry,
+    Mark,
+    SendLease,
+    SendOutcome,
+    SendState,
+    WindowClaim,
+)
 from ssm_detect.state.dynamodb import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -26,7 +38,7 @@ if TYPE_CHECKING:
 # be counted twice; the notification logic does not depend on it).
 MEMBER_CAP = 500
 _ATTEMPTS = 4
-_TTL_MARGIN_SECONDS = 86_400  # Lambda may retry an event for hours; keep the window past that
+_RETENTION_SECONDS = int(RETENTION.total_seconds())
 
 
 class DynamoDbLedger:
@@ -36,30 +48,108 @@ class DynamoDbLedger:
         self._conflict = client.exceptions.ConditionalCheckFailedException
 
     def claim(self, claim: WindowClaim) -> LedgerEntry:
-        length = int(claim.window.total_seconds())
+        entry = self._join(claim)
+        if entry.lead_rank <= claim.lead_rank:
+            return entry
+        # The item as the lead write found it: a firing that leads ours holds the lead. Its
+        # clock may be another claim's; the window it shows is then the same one.
+        return self._take_lead(claim)
+
+    def _join(self, claim: WindowClaim) -> LedgerEntry:
+        catch_up = False
         for _ in range(_ATTEMPTS):
-            joined, old = self._join(claim, length)
-            if joined is not None:
-                return joined
-            anchor = _number(old, "anchor")
-            if anchor is not None and abs(claim.event_epoch - anchor) < length:
-                return self._join_past_cap(claim, old)
-            if anchor is not None and anchor >= claim.event_epoch + length:
-                return _untracked(claim)
-            opened = self._open(claim, length)
-            if opened is not None:
-                return opened
+            try:
+                response = self._client.update_item(**self._join_request(claim, catch_up=catch_up))
+            except self._conflict as error:
+                old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
+                full = len(_strings(old, "members")) >= MEMBER_CAP
+                if full and claim.member not in _strings(old, "members"):
+                    return self._count_past_cap(claim)
+                catch_up = True  # the clock is ahead of ours: advance it by one instead
+                continue
+            return _entry(response["Attributes"])
         raise RuntimeError(f"ledger item {claim.key} kept changing under {_ATTEMPTS} attempts")
 
-    def begin_send(self, lease: SendLease) -> SendState:
+    def _join_request(self, claim: WindowClaim, *, catch_up: bool) -> dict[str, Any]:
+        clock = "window_clock = window_clock + :one" if catch_up else "window_clock = :now"
+        condition = (
+            "(attribute_not_exists(members) OR size(members) < :cap OR contains(members, :m1))"
+        )
+        if not catch_up:
+            condition += " AND (attribute_not_exists(window_clock) OR window_clock < :now)"
+        return {
+            "TableName": self._table,
+            "Key": {KEY_ATTRIBUTE: {"S": claim.key}},
+            "UpdateExpression": (
+                f"ADD members :m SET {clock}, #ttl = :ttl, window_id = :id, "
+                "created = if_not_exists(created, :now), "
+                "lead_rank = if_not_exists(lead_rank, :rank), "
+                "lead_finding = if_not_exists(lead_finding, :lead)"
+            ),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": {
+                ":m": {"SS": [claim.member]},
+                ":m1": {"S": claim.member},
+                ":id": {"S": claim.window_id},
+                ":now": {"N": str(claim.now_ms)},
+                ":ttl": {"N": str(claim.now_ms // 1000 + _RETENTION_SECONDS)},
+                ":cap": {"N": str(MEMBER_CAP)},
+                ":rank": {"S": claim.lead_rank},
+                ":lead": {"B": claim.lead},
+                **({":one": {"N": "1"}} if catch_up else {}),
+            },
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _count_past_cap(self, claim: WindowClaim) -> LedgerEntry:
+        response = self._client.update_item(
+            TableName=self._table,
+            Key={KEY_ATTRIBUTE: {"S": claim.key}},
+            UpdateExpression="ADD overflow :one, window_clock :one SET #ttl = :ttl",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":ttl": {"N": str(claim.now_ms // 1000 + _RETENTION_SECONDS)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _entry(response["Attributes"])
+
+    def _take_lead(self, claim: WindowClaim) -> LedgerEntry:
         try:
-            self._client.update_item(
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={KEY_ATTRIBUTE: {"S": claim.key}},
+                UpdateExpression=(
+                    "SET lead_rank = :rank, lead_finding = :lead ADD window_clock :one"
+                ),
+                ConditionExpression="lead_rank > :rank",
+                ExpressionAttributeValues={
+                    ":rank": {"S": claim.lead_rank},
+                    ":lead": {"B": claim.lead},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._conflict as error:
+            old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
+            return _entry(old)  # a firing that leads ours took the lead meanwhile
+        return _entry(response["Attributes"])
+
+    def begin_send(self, lease: SendLease) -> SendOutcome:
+        try:
+            response = self._client.update_item(
                 TableName=self._table,
                 Key={KEY_ATTRIBUTE: {"S": lease.key}},
                 UpdateExpression="SET #lease = :lease",
                 ConditionExpression=(
-                    "open_id = :id AND NOT contains(sent, :sink) AND (attribute_not_exists(#lease)"
-                    " OR #lease.#until < :now OR #lease.#window <> :id OR #lease.#owner = :owner)"
+                    "attribute_exists(window_id) "
+                    "AND (attribute_not_exists(#notified) OR #notified < :level) "
+                    "AND (attribute_not_exists(#lease) OR #lease.#until < :now "
+                    "OR #lease.#owner = :owner)"
                 ),
                 ExpressionAttributeNames=_lease_names(lease.sink),
                 ExpressionAttributeValues={
@@ -67,35 +157,55 @@ class DynamoDbLedger:
                         "M": {
                             "owner": {"S": lease.owner},
                             "until": {"N": str(lease.until_ms)},
-                            "window": {"S": lease.open_id},
+                            "level": {"N": str(lease.level)},
                         }
                     },
-                    ":id": {"S": lease.open_id},
-                    ":sink": {"S": lease.sink},
+                    ":level": {"N": str(lease.level)},
                     ":now": {"N": str(lease.now_ms)},
                     ":owner": {"S": lease.owner},
                 },
+                # The lease is all this write changes, so the item after it holds the level
+                # notified before (DynamoDB Local answers ALL_OLD here with no attributes).
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._conflict as error:
             old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
-            if old.get("open_id", {}).get("S") != lease.open_id:
-                return SendState.TAKEN  # the window is gone: send, there is nothing to record
-            return SendState.SENT if lease.sink in _strings(old, "sent") else SendState.HELD
-        return SendState.TAKEN
+            if not old:
+                return SendOutcome(SendState.TAKEN)  # expired and deleted: nothing to record
+            notified = _number(old, _notified_attribute(lease.sink))
+            if notified is not None and notified >= lease.level:
+                return SendOutcome(SendState.SENT, notified)
+            return SendOutcome(SendState.HELD, notified)
+        before = response.get("Attributes", {})
+        return SendOutcome(SendState.TAKEN, _number(before, _notified_attribute(lease.sink)))
 
-    def mark_sent(self, key: str, open_id: str, sink: str) -> None:
+    def mark_sent(self, key: str, sink: str, level: int) -> None:
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={KEY_ATTRIBUTE: {"S": key}},
-                UpdateExpression="ADD sent :s REMOVE #lease",
-                ConditionExpression="open_id = :id",
-                ExpressionAttributeNames={"#lease": _lease_attribute(sink)},
-                ExpressionAttributeValues={":s": {"SS": [sink]}, ":id": {"S": open_id}},
-            )
+            self._client.update_item(TableName=self._table, **_mark(Mark(key, sink, level)))
         except self._conflict:
-            return  # a newer window replaced this one; its own notification is its concern
+            return  # a higher level is recorded already (or the item expired): keep it
+
+    def mark_all_sent(self, marks: Sequence[Mark]) -> None:
+        """One `TransactWriteItems` (up to 100 windows; a notification carries a handful). If
+        a condition fails (a higher level recorded meanwhile), each is marked on its own."""
+        if len(marks) == 1 or len(marks) > _TRANSACTION_LIMIT:
+            for mark in marks:
+                self.mark_sent(mark.key, mark.sink, mark.level)
+            return
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Update": {"TableName": self._table, **_mark(mark)}}  # type: ignore[typeddict-item]
+                    for mark in marks
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as error:
+            reasons = error.response.get("CancellationReasons", [])
+            if not any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                raise
+            for mark in marks:
+                self.mark_sent(mark.key, mark.sink, mark.level)
 
     def release(self, lease: SendLease) -> None:
         try:
@@ -103,123 +213,74 @@ class DynamoDbLedger:
                 TableName=self._table,
                 Key={KEY_ATTRIBUTE: {"S": lease.key}},
                 UpdateExpression="REMOVE #lease",
-                ConditionExpression="#lease.#owner = :owner AND #lease.#window = :id",
+                ConditionExpression="#lease.#owner = :owner AND #lease.#level = :level",
                 ExpressionAttributeNames={
-                    name: value
-                    for name, value in _lease_names(lease.sink).items()
-                    if name != "#until"
+                    "#lease": _lease_attribute(lease.sink),
+                    "#owner": "owner",
+                    "#level": "level",
                 },
                 ExpressionAttributeValues={
                     ":owner": {"S": lease.owner},
-                    ":id": {"S": lease.open_id},
+                    ":level": {"N": str(lease.level)},
                 },
             )
         except self._conflict:
             return  # taken over after it expired, or already gone
 
-    def _join(self, claim: WindowClaim, length: int) -> tuple[LedgerEntry | None, dict[str, Any]]:
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={KEY_ATTRIBUTE: {"S": claim.key}},
-                # No item yet: this firing opens the first window in the same write.
-                UpdateExpression=(
-                    "ADD members :m SET #ttl = :ttl, anchor = if_not_exists(anchor, :t), "
-                    "open_id = if_not_exists(open_id, :id), created = if_not_exists(created, :now)"
-                ),
-                ConditionExpression=(
-                    "attribute_not_exists(anchor) OR "
-                    "(anchor > :lo AND anchor < :hi AND size(members) < :cap)"
-                ),
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    ":m": {"SS": [claim.member]},
-                    ":t": {"N": str(claim.event_epoch)},
-                    ":id": {"S": claim.finding_id},
-                    ":now": {"N": str(claim.now_epoch)},
-                    ":ttl": {"N": str(claim.now_epoch + length + _TTL_MARGIN_SECONDS)},
-                    ":lo": {"N": str(claim.event_epoch - length)},
-                    ":hi": {"N": str(claim.event_epoch + length)},
-                    ":cap": {"N": str(MEMBER_CAP)},
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._conflict as error:
-            old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
-            return None, old
-        return _entry(response["Attributes"]), {}
 
-    def _join_past_cap(self, claim: WindowClaim, old: dict[str, Any]) -> LedgerEntry:
-        if claim.member in _strings(old, "members"):
-            return _entry(old)
-        response = self._client.update_item(
-            TableName=self._table,
-            Key={KEY_ATTRIBUTE: {"S": claim.key}},
-            UpdateExpression="ADD overflow :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="ALL_NEW",
-        )
-        return _entry(response["Attributes"])
+_TRANSACTION_LIMIT = 100
 
-    def _open(self, claim: WindowClaim, length: int) -> LedgerEntry | None:
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={KEY_ATTRIBUTE: {"S": claim.key}},
-                UpdateExpression=(
-                    "SET anchor = :t, open_id = :id, members = :m, created = :now, #ttl = :ttl "
-                    "REMOVE sent, overflow"
-                ),
-                ConditionExpression="attribute_not_exists(anchor) OR anchor <= :lo",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    ":t": {"N": str(claim.event_epoch)},
-                    ":id": {"S": claim.finding_id},
-                    ":m": {"SS": [claim.member]},
-                    ":now": {"N": str(claim.now_epoch)},
-                    ":ttl": {"N": str(claim.now_epoch + length + _TTL_MARGIN_SECONDS)},
-                    ":lo": {"N": str(claim.event_epoch - length)},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except self._conflict:
-            return None  # another invocation opened a window meanwhile: join it
-        return _entry(response["Attributes"])
+
+def _mark(mark: Mark) -> dict[str, Any]:
+    """The update that records a notified level (never lowering one) and drops the lease."""
+    return {
+        "Key": {KEY_ATTRIBUTE: {"S": mark.key}},
+        "UpdateExpression": "SET #notified = :level REMOVE #lease",
+        "ConditionExpression": (
+            "attribute_exists(window_id) "
+            "AND (attribute_not_exists(#notified) OR #notified < :level)"
+        ),
+        "ExpressionAttributeNames": {
+            "#notified": _notified_attribute(mark.sink),
+            "#lease": _lease_attribute(mark.sink),
+        },
+        "ExpressionAttributeValues": {":level": {"N": str(mark.level)}},
+    }
 
 
 def _lease_attribute(sink: str) -> str:
     return f"lease:{sink}"
 
 
+def _notified_attribute(sink: str) -> str:
+    return f"notified:{sink}"
+
+
 def _lease_names(sink: str) -> dict[str, str]:
     return {
         "#lease": _lease_attribute(sink),
+        "#notified": _notified_attribute(sink),
         "#until": "until",
-        "#window": "window",
         "#owner": "owner",
     }
 
 
 def _entry(item: dict[str, Any]) -> LedgerEntry:
+    notified = {
+        name.removeprefix("notified:"): int(value["N"])
+        for name, value in item.items()
+        if name.startswith("notified:") and "N" in value
+    }
+    lead = item.get("lead_finding", {}).get("B", b"")
     return LedgerEntry(
-        open_id=item["open_id"]["S"],
-        anchor=_number(item, "anchor") or 0,
+        window_id=item["window_id"]["S"],
         members=_strings(item, "members"),
-        sent=_strings(item, "sent"),
-        created_epoch=_number(item, "created") or 0,
+        notified=notified,
+        created_ms=_number(item, "created") or 0,
+        clock_ms=_number(item, "window_clock") or 0,
+        lead_rank=item.get("lead_rank", {}).get("S", ""),
+        lead=bytes(lead),
         overflow=_number(item, "overflow") or 0,
-    )
-
-
-def _untracked(claim: WindowClaim) -> LedgerEntry:
-    return LedgerEntry(
-        claim.finding_id,
-        claim.event_epoch,
-        frozenset({claim.member}),
-        frozenset(),
-        claim.now_epoch,
-        tracked=False,
     )
 
 

@@ -1,27 +1,38 @@
-"""The embedded ledger (SQLite file, or `:memory:` for one replay): each claim is one
-`BEGIN IMMEDIATE` transaction, the same all-or-nothing step DynamoDB's conditional write is."""
+"""The embedded ledger (SQLite file, or `:memory:` for one replay): each step is one
+`BEGIN IMMEDIATE` transaction, the same all-or-nothing step DynamoDB's conditional write is.
+The rules are those of `ledger/base.py`; items do not expire here (a replay's state file is
+the operator's to keep or delete)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from ssm_detect.ledger.base import LedgerEntry, SendLease, SendState, WindowClaim
+from ssm_detect.ledger.base import (
+    LedgerEntry,
+    Mark,
+    SendLease,
+    SendOutcome,
+    SendState,
+    WindowClaim,
+)
 
 _T = TypeVar("_T")
 
+# Tables named apart from the earlier per-principal ledger, so an older state file still opens.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS ledger (
-    pk TEXT PRIMARY KEY, anchor INTEGER NOT NULL, open_id TEXT NOT NULL,
-    members TEXT NOT NULL, sent TEXT NOT NULL, created INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS ledger_window (
+    pk TEXT PRIMARY KEY, window_id TEXT NOT NULL, members TEXT NOT NULL,
+    notified TEXT NOT NULL, created INTEGER NOT NULL, clock INTEGER NOT NULL,
+    lead_rank TEXT NOT NULL, lead BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS send_lease (
+CREATE TABLE IF NOT EXISTS ledger_lease (
     pk TEXT NOT NULL, sink TEXT NOT NULL, owner TEXT NOT NULL, until_ms INTEGER NOT NULL,
-    window TEXT NOT NULL, PRIMARY KEY (pk, sink)
+    level INTEGER NOT NULL, PRIMARY KEY (pk, sink)
 );
 """
 
@@ -45,89 +56,113 @@ class SqliteLedger:
                 raise
         return result
 
-    def claim(self, claim: WindowClaim) -> LedgerEntry:
-        length = int(claim.window.total_seconds())
-        return self._transaction(lambda: self._claim(claim, length))
-
-    def _claim(self, claim: WindowClaim, length: int) -> LedgerEntry:
+    def _row(self, key: str) -> LedgerEntry | None:
         row = self._db.execute(
-            "SELECT anchor, open_id, members, sent, created FROM ledger WHERE pk = ?", (claim.key,)
-        ).fetchone()
-        if row is not None and abs(claim.event_epoch - row[0]) < length:
-            members = frozenset(json.loads(row[2])) | {claim.member}
-            self._db.execute(
-                "UPDATE ledger SET members = ? WHERE pk = ?",
-                (json.dumps(sorted(members)), claim.key),
-            )
-            return LedgerEntry(row[1], row[0], members, frozenset(json.loads(row[3])), row[4])
-        if row is not None and row[0] >= claim.event_epoch + length:
-            # Later than any window we still hold: deliver on its own, leave the ledger alone.
-            return LedgerEntry(
-                claim.finding_id,
-                claim.event_epoch,
-                frozenset({claim.member}),
-                frozenset(),
-                0,
-                tracked=False,
-            )
-        self._db.execute(
-            "INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?, '[]', ?)",
-            (
-                claim.key,
-                claim.event_epoch,
-                claim.finding_id,
-                json.dumps([claim.member]),
-                claim.now_epoch,
-            ),
-        )
-        return LedgerEntry(
-            claim.finding_id,
-            claim.event_epoch,
-            frozenset({claim.member}),
-            frozenset(),
-            claim.now_epoch,
-        )
-
-    def begin_send(self, lease: SendLease) -> SendState:
-        return self._transaction(lambda: self._begin_send(lease))
-
-    def _begin_send(self, lease: SendLease) -> SendState:
-        row = self._db.execute(
-            "SELECT sent FROM ledger WHERE pk = ? AND open_id = ?", (lease.key, lease.open_id)
+            "SELECT window_id, members, notified, created, clock, lead_rank, lead"
+            " FROM ledger_window WHERE pk = ?",
+            (key,),
         ).fetchone()
         if row is None:
-            return SendState.TAKEN  # the window is gone: send, there is nothing to record
-        if lease.sink in json.loads(row[0]):
-            return SendState.SENT
-        held = self._db.execute(
-            "SELECT 1 FROM send_lease WHERE pk = ? AND sink = ? AND window = ? AND until_ms >= ?"
-            " AND owner <> ?",
-            (lease.key, lease.sink, lease.open_id, lease.now_ms, lease.owner),
-        ).fetchone()
-        if held is not None:
-            return SendState.HELD
-        self._db.execute(
-            "INSERT OR REPLACE INTO send_lease VALUES (?, ?, ?, ?, ?)",
-            (lease.key, lease.sink, lease.owner, lease.until_ms, lease.open_id),
+            return None
+        return LedgerEntry(
+            window_id=row[0],
+            members=frozenset(json.loads(row[1])),
+            notified=dict(json.loads(row[2])),
+            created_ms=row[3],
+            clock_ms=row[4],
+            lead_rank=row[5],
+            lead=bytes(row[6]),
         )
-        return SendState.TAKEN
 
-    def mark_sent(self, key: str, open_id: str, sink: str) -> None:
-        self._transaction(lambda: self._mark_sent(key, open_id, sink))
+    def claim(self, claim: WindowClaim) -> LedgerEntry:
+        return self._transaction(lambda: self._claim(claim))
 
-    def _mark_sent(self, key: str, open_id: str, sink: str) -> None:
-        row = self._db.execute(
-            "SELECT sent FROM ledger WHERE pk = ? AND open_id = ?", (key, open_id)
+    def _claim(self, claim: WindowClaim) -> LedgerEntry:
+        held = self._row(claim.key)
+        if held is None:
+            entry = LedgerEntry(
+                window_id=claim.window_id,
+                members=frozenset({claim.member}),
+                created_ms=claim.now_ms,
+                clock_ms=claim.now_ms,
+                lead_rank=claim.lead_rank,
+                lead=claim.lead,
+            )
+        else:
+            leads = claim.lead_rank < held.lead_rank
+            entry = LedgerEntry(
+                window_id=held.window_id,
+                members=held.members | {claim.member},
+                notified=held.notified,
+                created_ms=held.created_ms,
+                clock_ms=max(claim.now_ms, held.clock_ms + 1) + (1 if leads else 0),
+                lead_rank=claim.lead_rank if leads else held.lead_rank,
+                lead=claim.lead if leads else held.lead,
+            )
+        self._db.execute(
+            "INSERT OR REPLACE INTO ledger_window"
+            " (pk, window_id, members, notified, created, clock, lead_rank, lead)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                claim.key,
+                entry.window_id,
+                json.dumps(sorted(entry.members)),
+                json.dumps(entry.notified),
+                entry.created_ms,
+                entry.clock_ms,
+                entry.lead_rank,
+                entry.lead,
+            ),
+        )
+        return entry
+
+    def begin_send(self, lease: SendLease) -> SendOutcome:
+        return self._transaction(lambda: self._begin_send(lease))
+
+    def _begin_send(self, lease: SendLease) -> SendOutcome:
+        held = self._row(lease.key)
+        if held is None:
+            return SendOutcome(SendState.TAKEN)
+        previous = held.notified.get(lease.sink)
+        if previous is not None and previous >= lease.level:
+            return SendOutcome(SendState.SENT, previous)
+        other = self._db.execute(
+            "SELECT 1 FROM ledger_lease WHERE pk = ? AND sink = ? AND until_ms >= ? AND owner <> ?",
+            (lease.key, lease.sink, lease.now_ms, lease.owner),
         ).fetchone()
-        if row is not None:
-            sent = sorted(set(json.loads(row[0])) | {sink})
-            self._db.execute("UPDATE ledger SET sent = ? WHERE pk = ?", (json.dumps(sent), key))
-            self._db.execute("DELETE FROM send_lease WHERE pk = ? AND sink = ?", (key, sink))
+        if other is not None:
+            return SendOutcome(SendState.HELD, previous)
+        self._db.execute(
+            "INSERT OR REPLACE INTO ledger_lease VALUES (?, ?, ?, ?, ?)",
+            (lease.key, lease.sink, lease.owner, lease.until_ms, lease.level),
+        )
+        return SendOutcome(SendState.TAKEN, previous)
+
+    def mark_sent(self, key: str, sink: str, level: int) -> None:
+        self._transaction(lambda: self._mark_sent(key, sink, level))
+
+    def mark_all_sent(self, marks: Sequence[Mark]) -> None:
+        def step() -> None:
+            for mark in marks:
+                self._mark_sent(mark.key, mark.sink, mark.level)
+
+        self._transaction(step)
+
+    def _mark_sent(self, key: str, sink: str, level: int) -> None:
+        held = self._row(key)
+        if held is None:
+            return
+        if held.notified.get(sink, -1) < level:
+            notified = held.notified | {sink: level}
+            self._db.execute(
+                "UPDATE ledger_window SET notified = ? WHERE pk = ?", (json.dumps(notified), key)
+            )
+        self._db.execute("DELETE FROM ledger_lease WHERE pk = ? AND sink = ?", (key, sink))
 
     def release(self, lease: SendLease) -> None:
         self._transaction(
             lambda: self._db.execute(
-                "DELETE FROM send_lease WHERE pk = ? AND sink = ? AND owner = ? AND window = ?",
-                (lease.key, lease.sink, lease.owner, lease.open_id),
+                "DELETE FROM ledger_lease WHERE pk = ? AND sink = ? AND owner = ? AND level = ?",
+                (lease.key, lease.sink, lease.owner, lease.level),
             )
         )

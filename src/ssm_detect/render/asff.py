@@ -64,6 +64,7 @@ MAX_PRODUCT_FIELD_KEY = 128
 MAX_PRODUCT_FIELD_VALUE = 2048
 MAX_RECOMMENDATION = 512
 MAX_API = 128
+MAX_RELATED_FINDINGS = 10
 MIN_CONTEXT_FIELDS = 10
 """Product fields kept for the detection's context after the fixed and actor fields."""
 PRODUCT_FIELD_PREFIX = "ssm-detect/"
@@ -244,6 +245,15 @@ def format_asff(
         "ProductFields": _product_fields(finding, count),
         "RecordState": "ACTIVE",
     }
+    if finding.related_ids:
+        # The findings raised by the same event. Providers set it through
+        # FindingProviderFields, which is what Security Hub reads on updates.
+        related = [
+            {"ProductArn": document["ProductArn"], "Id": related_id}
+            for related_id in finding.related_ids[:MAX_RELATED_FINDINGS]
+        ]
+        document["RelatedFindings"] = related
+        document["FindingProviderFields"]["RelatedFindings"] = [dict(r) for r in related]
     if finding.runbook.strip():
         document["Remediation"] = {"Recommendation": _recommendation(finding.runbook)}
     if finding.event_ids:

@@ -260,6 +260,8 @@ class ReplayResult:
     files: int
     unlisted_problems: int = 0
     spilled_runs: int = 0
+    oldest_event: datetime | None = None
+    """Event time of the earliest event read (events come in time order)."""
 
 
 def read_inputs(
@@ -386,8 +388,10 @@ def detect(
     progress = progress or NoProgress()
     progress.phase("detecting", intake.held)
     findings: dict[str, Finding] = {}
+    oldest: datetime | None = None
     events = intake.events(progress)
     while batch := list(islice(events, delivery_batch)):
+        oldest = oldest or batch[0].record.event_time
         report = run_events(batch, pipeline, dispatcher, intake.summary, _NO_TELEMETRY)
         # A later batch's firing of the same open finding carries its updated count.
         findings.update((finding.id, finding) for finding in report.recorded)
@@ -406,6 +410,7 @@ def detect(
         files=files,
         unlisted_problems=intake.problems.unlisted,
         spilled_runs=intake.spilled_runs,
+        oldest_event=oldest,
     )
 
 

@@ -64,9 +64,11 @@ class SecurityHubSink:
     def _document(self, finding: Finding) -> dict[str, Any]:
         now = self._clock()
         created = finding.recorded_at or now
-        # Creation needs CreatedAt == UpdatedAt; an update needs a newer UpdatedAt, so a
-        # retried creation is a no-op and a later firing (count > 1) always lands.
-        updated = created if finding.count == 1 else max(now, created)
+        # The window's clock (delivery.py): strictly increasing per finding id in the ledger's
+        # order of claims, so the import Security Hub keeps (the newest `UpdatedAt`) is the one
+        # that holds every firing, whatever order the imports arrive in. Creation needs
+        # CreatedAt == UpdatedAt, which the ledger gives the window's first firing.
+        updated = finding.updated_at or (created if finding.count == 1 else max(now, created))
         return format_asff(
             finding,
             product_arn=self._product_arn,
