@@ -164,8 +164,9 @@ def _evaluate(expression: object, parameters: dict[str, str]) -> object:
         ((name, argument),) = expression.items()
         if name == "Ref":
             return parameters[argument]
-        values = [_evaluate(a, parameters) for a in cfn.as_list(argument)]
+        values = [_evaluate(a, parameters) for a in argument]
         functions = {
+            "Fn::Contains": lambda v: v[1] in v[0],
             "Fn::Equals": lambda v: v[0] == v[1],
             "Fn::Not": lambda v: not v[0],
             "Fn::And": all,
@@ -198,6 +199,8 @@ def test_template_defaults_pass_the_rules(template: dict[str, object]) -> None:
         ({"SlackChannelId": "C0123ABCD"}, ["SlackNeedsBothIds"]),
         ({"SlackWorkspaceId": "T012ABCDEF", "SlackChannelId": "C0123ABCD"}, []),
         ({"EventBusName": "security"}, ["CustomBusNeedsOrganization"]),
+        ({"EventBusName": "default"}, []),
+        ({"OrganizationId": "o-a1b2c3d4e5"}, []),
         ({"EventBusName": "security", "OrganizationId": "o-a1b2c3d4e5"}, []),
     ],
 )
@@ -339,3 +342,78 @@ def test_template_alarms_are_published_only_by_cloudwatch_and_eventbridge(
     deny = statements["PublishOnlyByAwsServices"]
     assert deny["Condition"] == {"Bool": {"aws:PrincipalIsAWSService": "false"}}
     assert "DenyInsecureTransport" in statements
+
+
+# --- the organisation bus (point 4) -----------------------------------------------------------
+
+
+def _condition_value(template: dict[str, object], name: str, parameters: dict[str, str]) -> bool:
+    """A template condition under the given parameters (defaults otherwise)."""
+    values = {n: str(p.get("Default", "")) for n, p in template["Parameters"].items()}  # type: ignore[attr-defined]
+    values.update(parameters)
+
+    def evaluate(expression: object) -> object:
+        if isinstance(expression, dict):
+            ((function, argument),) = expression.items()
+            if function == "Condition":
+                return evaluate(template["Conditions"][argument])  # type: ignore[index]
+            if function == "Ref":
+                return values[argument]
+            items = [evaluate(a) for a in argument]
+            return {
+                "Fn::Equals": lambda v: v[0] == v[1],
+                "Fn::Not": lambda v: not v[0],
+                "Fn::And": all,
+                "Fn::Or": any,
+            }[function](items)
+        return expression
+
+    return bool(evaluate(template["Conditions"][name]))  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "custom_bus"),
+    [
+        ({}, False),  # single account: no bus to create
+        ({"OrganizationId": "o-a1b2c3d4e5"}, True),  # the dedicated bus by default
+        ({"OrganizationId": "o-a1b2c3d4e5", "EventBusName": "security"}, True),
+        ({"OrganizationId": "o-a1b2c3d4e5", "EventBusName": "default"}, False),
+    ],
+)
+def test_template_an_organisation_gets_a_dedicated_bus_unless_told_otherwise(
+    template: dict[str, object], parameters: dict[str, str], custom_bus: bool
+) -> None:
+    assert _condition_value(template, "UseCustomBus", parameters) is custom_bus
+
+
+def test_template_bus_policy_admits_only_the_forwarders_events(template: dict[str, object]) -> None:
+    policy = cfn.properties(template, "OrganizationBusPolicy")
+    condition = policy["Statement"]["Condition"]["StringEquals"]
+    assert condition["aws:PrincipalOrgID"] == {"Ref": "OrganizationId"}
+    assert sorted(condition["events:source"]) == ["aws.cloudwatch", "aws.ssm"]
+    assert sorted(condition["events:detail-type"]) == [
+        "AWS API Call via CloudTrail",
+        "CloudWatch Alarm State Change",
+    ]
+    assert policy["Statement"]["Action"] == "events:PutEvents"
+
+
+def test_template_bus_policy_statement_id_fits_any_stack_name(template: dict[str, object]) -> None:
+    text, variables = cfn.properties(template, "OrganizationBusPolicy")["StatementId"]["Fn::Sub"]
+    assert "AWS::StackName" not in text
+    uuid_part = "a1b2c3d4"  # first group of the stack id's UUID, what StackUid selects
+    assert "AWS::StackId" in str(variables["StackUid"])
+    statement_id = text.replace("${StackUid}", uuid_part)
+    assert len(statement_id) <= 64
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", statement_id)
+
+
+def test_template_code_signing_is_optional_and_enforced_when_set(
+    template: dict[str, object],
+) -> None:
+    function = cfn.properties(template, "DetectorFunction")
+    assert function["CodeSigningConfigArn"]["Fn::If"][0] == "HasCodeSigning"
+    config = cfn.resource(template, "DetectorCodeSigning")
+    assert config["Condition"] == "HasCodeSigning"
+    assert config["Properties"]["CodeSigningPolicies"]["UntrustedArtifactOnDeployment"] == "Enforce"
+    assert not _condition_value(template, "HasCodeSigning", {})
