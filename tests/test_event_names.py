@@ -15,6 +15,7 @@ import yaml
 
 from ssm_detect.event_names import DETECTED_EVENT_NAMES, EXECUTION_PATHS, SEND_AND_CREATE
 from ssm_detect.execution_calls import _PARSERS
+from ssm_detect.heartbeat import HEARTBEAT_PARAMETER
 from ssm_detect.ingest import records_in, to_event
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.ssm_event import PARAMETER_READS
@@ -40,14 +41,23 @@ _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def _ssm_rules(template: str) -> dict[str, dict[str, Any]]:
-    """Every EventBridge rule of the template whose pattern selects SSM CloudTrail events."""
+    """Every EventBridge rule of the template whose pattern selects SSM CloudTrail events for
+    the detections (the heartbeat rules, which select one parameter's PutParameter and never
+    reach the detections, are tests/test_heartbeat.py's and test_template.py's)."""
     document = yaml.load((ROOT / template).read_text(), Loader=_CloudFormationLoader)  # noqa: S506
     return {
         name: resource["Properties"]
         for name, resource in document["Resources"].items()
         if resource["Type"] == "AWS::Events::Rule"
         and "aws.ssm" in resource["Properties"].get("EventPattern", {}).get("source", [])
+        and not _is_heartbeat_rule(resource["Properties"])
     }
+
+
+def _is_heartbeat_rule(properties: dict[str, Any]) -> bool:
+    detail = properties["EventPattern"].get("detail", {})
+    names = detail.get("requestParameters", {}).get("name", [])
+    return bool(names == [HEARTBEAT_PARAMETER])
 
 
 def _forwarded(rules: dict[str, dict[str, Any]], bus: str | None = None) -> list[str]:

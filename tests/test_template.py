@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ssm_detect import wiring
+from ssm_detect.heartbeat import HEARTBEAT_PARAMETER
 from ssm_detect.settings import Settings
 from tests import cfn
 
@@ -163,8 +164,9 @@ def _evaluate(expression: object, parameters: dict[str, str]) -> object:
         ((name, argument),) = expression.items()
         if name == "Ref":
             return parameters[argument]
-        values = [_evaluate(a, parameters) for a in cfn.as_list(argument)]
+        values = [_evaluate(a, parameters) for a in argument]
         functions = {
+            "Fn::Contains": lambda v: v[1] in v[0],
             "Fn::Equals": lambda v: v[0] == v[1],
             "Fn::Not": lambda v: not v[0],
             "Fn::And": all,
@@ -197,6 +199,8 @@ def test_template_defaults_pass_the_rules(template: dict[str, object]) -> None:
         ({"SlackChannelId": "C0123ABCD"}, ["SlackNeedsBothIds"]),
         ({"SlackWorkspaceId": "T012ABCDEF", "SlackChannelId": "C0123ABCD"}, []),
         ({"EventBusName": "security"}, ["CustomBusNeedsOrganization"]),
+        ({"EventBusName": "default"}, []),
+        ({"OrganizationId": "o-a1b2c3d4e5"}, []),
         ({"EventBusName": "security", "OrganizationId": "o-a1b2c3d4e5"}, []),
     ],
 )
@@ -219,3 +223,197 @@ def test_template_bad_settings_alarm_reaches_the_alarm_topic(template: dict[str,
     alarm = cfn.properties(template, "BadSettingsAlarm")
     assert (alarm["Namespace"], alarm["MetricName"]) == ("SsmDetect", "BadSettings")
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+# --- heartbeats and silence (point 1) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def forwarder() -> dict[str, object]:
+    return cfn.load(cfn.FORWARDER)
+
+
+def _heartbeat_pattern_name(rule: dict[str, object]) -> str:
+    pattern = rule["EventPattern"]  # type: ignore[index]
+    assert pattern["source"] == ["aws.ssm"]  # type: ignore[index]
+    assert pattern["detail"]["eventName"] == ["PutParameter"]  # type: ignore[index]
+    (name,) = pattern["detail"]["requestParameters"]["name"]  # type: ignore[index]
+    return str(name)
+
+
+def test_template_heartbeats_are_written_and_matched_on_the_same_parameter(
+    template: dict[str, object], forwarder: dict[str, object]
+) -> None:
+    for doc, rules in (
+        (template, ["DefaultBusHeartbeatRule", "CustomBusHeartbeatRule"]),
+        (forwarder, ["HeartbeatForwardRule"]),
+    ):
+        assert cfn.properties(doc, "HeartbeatParameter")["Name"] == HEARTBEAT_PARAMETER
+        target = cfn.properties(doc, "HeartbeatSchedule")["Target"]
+        assert target["Arn"]["Fn::Sub"].endswith(":scheduler:::aws-sdk:ssm:putParameter")
+        assert '"Name": "${HeartbeatParameter}"' in target["Input"]["Fn::Sub"]
+        for rule in rules:
+            assert _heartbeat_pattern_name(cfn.properties(doc, rule)) == HEARTBEAT_PARAMETER
+
+
+def test_template_member_heartbeat_goes_through_the_forwarder_role_to_the_security_bus(
+    forwarder: dict[str, object],
+) -> None:
+    (target,) = cfn.properties(forwarder, "HeartbeatForwardRule")["Targets"]
+    assert target["Arn"] == {"Ref": "SecurityEventBusArn"}
+    assert target["RoleArn"] == {"Fn::GetAtt": ["ForwarderRole", "Arn"]}
+    assert "DeadLetterConfig" in target
+
+
+def test_template_heartbeat_rules_dead_letter_into_a_queue_that_accepts_them(
+    template: dict[str, object], forwarder: dict[str, object]
+) -> None:
+    central = str(cfn.properties(template, "UndeliveredEventsQueuePolicy"))
+    for rule in ("DefaultBusHeartbeatRule", "CustomBusHeartbeatRule"):
+        assert f"'{rule}', 'Arn'" in central
+    member = str(cfn.properties(forwarder, "UndeliveredEventsQueuePolicy"))
+    assert "'HeartbeatForwardRule', 'Arn'" in member
+
+
+def test_template_silence_check_is_scheduled_and_alarmed(template: dict[str, object]) -> None:
+    check = cfn.properties(template, "SilenceCheckRule")
+    assert check["ScheduleExpression"].startswith("rate(")
+    assert check["Targets"][0]["Arn"] == {"Fn::GetAtt": ["DetectorFunction", "Arn"]}
+    alarm = cfn.properties(template, "SilentSourcesAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("SsmDetect", "SilentSources")
+    assert alarm["TreatMissingData"] == "breaching"  # no check at all is silence too
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    variables = cfn.properties(template, "DetectorFunction")["Environment"]["Variables"]
+    assert variables["SILENCE_LIMIT_MINUTES"] == {"Ref": "SilenceLimitMinutes"}
+
+
+def test_template_member_failures_reach_the_central_alarm_topic(
+    template: dict[str, object], forwarder: dict[str, object]
+) -> None:
+    alarms = cfn.of_type(forwarder, "AWS::CloudWatch::Alarm")
+    metrics = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()
+    }
+    assert ("AWS/Events", "FailedInvocations") in metrics
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
+    relay = cfn.properties(forwarder, "AlarmForwardRule")
+    assert relay["EventPattern"]["source"] == ["aws.cloudwatch"]
+    assert sorted(r["Fn::GetAtt"][0] for r in relay["EventPattern"]["resources"]) == sorted(alarms)
+    assert relay["Targets"][0]["Arn"] == {"Ref": "SecurityEventBusArn"}
+    central = cfn.properties(template, "MemberAlarmsRule")
+    ((prefix_match,),) = [central["EventPattern"]["detail"]["alarmName"]]
+    assert all(
+        a["Properties"]["AlarmName"].startswith(prefix_match["prefix"]) for a in alarms.values()
+    )
+    assert central["Targets"][0]["Arn"] == {"Ref": "AlarmTopic"}
+
+
+# --- topic policies (point 4) -----------------------------------------------------------------
+
+
+def _topic_statements(template: dict[str, object], policy: str) -> dict[str, dict[str, object]]:
+    document = cfn.properties(template, policy)["PolicyDocument"]
+    return {s["Sid"]: s for s in cfn.statements(document)}
+
+
+def test_template_findings_are_published_only_by_the_detector(template: dict[str, object]) -> None:
+    statements = _topic_statements(template, "FindingsTopicPolicy")
+    publish = statements["PublishOnlyByTheDetector"]
+    assert (publish["Effect"], publish["Action"]) == ("Deny", "sns:Publish")
+    assert publish["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["DetectorRole", "Arn"]}}
+    }
+    assert statements["DenyInsecureTransport"]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    assert statements["SubscribeOnlyFromThisAccount"]["Effect"] == "Deny"
+
+
+def test_template_alarms_are_published_only_by_cloudwatch_and_eventbridge(
+    template: dict[str, object],
+) -> None:
+    statements = _topic_statements(template, "AlarmTopicPolicy")
+    allowed = {
+        s["Principal"]["Service"]  # type: ignore[index]
+        for s in statements.values()
+        if s["Effect"] == "Allow"
+    }
+    assert allowed == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    deny = statements["PublishOnlyByAwsServices"]
+    assert deny["Condition"] == {"Bool": {"aws:PrincipalIsAWSService": "false"}}
+    assert "DenyInsecureTransport" in statements
+
+
+# --- the organisation bus (point 4) -----------------------------------------------------------
+
+
+def _condition_value(template: dict[str, object], name: str, parameters: dict[str, str]) -> bool:
+    """A template condition under the given parameters (defaults otherwise)."""
+    values = {n: str(p.get("Default", "")) for n, p in template["Parameters"].items()}  # type: ignore[attr-defined]
+    values.update(parameters)
+
+    def evaluate(expression: object) -> object:
+        if isinstance(expression, dict):
+            ((function, argument),) = expression.items()
+            if function == "Condition":
+                return evaluate(template["Conditions"][argument])  # type: ignore[index]
+            if function == "Ref":
+                return values[argument]
+            items = [evaluate(a) for a in argument]
+            return {
+                "Fn::Equals": lambda v: v[0] == v[1],
+                "Fn::Not": lambda v: not v[0],
+                "Fn::And": all,
+                "Fn::Or": any,
+            }[function](items)
+        return expression
+
+    return bool(evaluate(template["Conditions"][name]))  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "custom_bus"),
+    [
+        ({}, False),  # single account: no bus to create
+        ({"OrganizationId": "o-a1b2c3d4e5"}, True),  # the dedicated bus by default
+        ({"OrganizationId": "o-a1b2c3d4e5", "EventBusName": "security"}, True),
+        ({"OrganizationId": "o-a1b2c3d4e5", "EventBusName": "default"}, False),
+    ],
+)
+def test_template_an_organisation_gets_a_dedicated_bus_unless_told_otherwise(
+    template: dict[str, object], parameters: dict[str, str], custom_bus: bool
+) -> None:
+    assert _condition_value(template, "UseCustomBus", parameters) is custom_bus
+
+
+def test_template_bus_policy_admits_only_the_forwarders_events(template: dict[str, object]) -> None:
+    policy = cfn.properties(template, "OrganizationBusPolicy")
+    condition = policy["Statement"]["Condition"]["StringEquals"]
+    assert condition["aws:PrincipalOrgID"] == {"Ref": "OrganizationId"}
+    assert sorted(condition["events:source"]) == ["aws.cloudwatch", "aws.ssm"]
+    assert sorted(condition["events:detail-type"]) == [
+        "AWS API Call via CloudTrail",
+        "CloudWatch Alarm State Change",
+    ]
+    assert policy["Statement"]["Action"] == "events:PutEvents"
+
+
+def test_template_bus_policy_statement_id_fits_any_stack_name(template: dict[str, object]) -> None:
+    text, variables = cfn.properties(template, "OrganizationBusPolicy")["StatementId"]["Fn::Sub"]
+    assert "AWS::StackName" not in text
+    uuid_part = "a1b2c3d4"  # first group of the stack id's UUID, what StackUid selects
+    assert "AWS::StackId" in str(variables["StackUid"])
+    statement_id = text.replace("${StackUid}", uuid_part)
+    assert len(statement_id) <= 64
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", statement_id)
+
+
+def test_template_code_signing_is_optional_and_enforced_when_set(
+    template: dict[str, object],
+) -> None:
+    function = cfn.properties(template, "DetectorFunction")
+    assert function["CodeSigningConfigArn"]["Fn::If"][0] == "HasCodeSigning"
+    config = cfn.resource(template, "DetectorCodeSigning")
+    assert config["Condition"] == "HasCodeSigning"
+    assert config["Properties"]["CodeSigningPolicies"]["UntrustedArtifactOnDeployment"] == "Enforce"
+    assert not _condition_value(template, "HasCodeSigning", {})

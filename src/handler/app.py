@@ -16,6 +16,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler.telemetry import PowertoolsTelemetry, publish_metrics
+from ssm_detect.heartbeat import (
+    Beat,
+    HeartbeatStore,
+    check_time,
+    heartbeat_of,
+    is_silence_check,
+    run_check,
+)
 from ssm_detect.processing import process_payload
 from ssm_detect.settings import SettingProblem
 from ssm_detect.wiring import Runtime, lambda_runtime
@@ -71,6 +79,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
         metrics.add_metric(
             name="BadSettings", unit=MetricUnit.Count, value=len(wired.setting_problems)
         )
+    heartbeats = wired.heartbeats
+    if heartbeats is not None:
+        beat = heartbeat_of(event)
+        if beat is not None:
+            return record_heartbeat(heartbeats, beat)
+        if is_silence_check(event):
+            return silence_check(wired, heartbeats, event, context.aws_request_id)
     summary = process_payload(
         event,
         wired.pipeline,
@@ -80,3 +95,31 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
     )
     publish_metrics(metrics, summary)
     return summary.as_dict()
+
+
+def record_heartbeat(heartbeats: HeartbeatStore, beat: Beat) -> dict[str, object]:
+    """One conditional write, and nothing else: heartbeats never reach the detections."""
+    heartbeats.record(beat)
+    metrics.add_metric(name="Heartbeats", unit=MetricUnit.Count, value=1)
+    return {"heartbeat": str(beat.source), "at": beat.at.isoformat()}
+
+
+def silence_check(
+    wired: Runtime, heartbeats: HeartbeatStore, event: dict[str, Any], invocation: str
+) -> dict[str, object]:
+    """Judged as of the scheduled time; findings go through the normal delivery (ledger,
+    SNS, Security Hub), and SilentSources feeds the silent-sources alarm on every check."""
+    report, findings = run_check(
+        heartbeats, check_time(event), wired.pipeline.settings.silence_limit
+    )
+    for source, last in sorted(report.silent.items()):
+        logger.error(
+            "silent source: no heartbeat from %s since %s",
+            source,
+            last.isoformat(),
+            extra={"account": source.account, "region": source.region},
+        )
+    if findings:
+        wired.dispatcher.deliver(findings, invocation=invocation)
+    metrics.add_metric(name="SilentSources", unit=MetricUnit.Count, value=len(report.silent))
+    return report.as_dict()

@@ -97,6 +97,32 @@ def _parser() -> argparse.ArgumentParser:
     _settings_options(seed)
     seed.set_defaults(command=_seed_history)
 
+    cover = commands.add_parser(
+        "coverage",
+        help="which accounts and regions are watched (heartbeats) and which are not",
+        description="Exit code 1 if any expected account/region is silent or unwatched.",
+    )
+    cover.add_argument("--table", required=True, help="the deployed stack's DynamoDB state table")
+    cover.add_argument("--region", help="AWS region of the table")
+    cover.add_argument("--endpoint-url", help="DynamoDB endpoint (e.g. DynamoDB Local)")
+    expected = cover.add_mutually_exclusive_group()
+    expected.add_argument(
+        "--expected", type=Path, help='JSON file: {"ACCOUNT": ["REGION", ...], ...}'
+    )
+    expected.add_argument(
+        "--organization",
+        action="store_true",
+        help="every enabled region of every active account (Organizations, account:ListRegions)",
+    )
+    cover.add_argument(
+        "--exclude-region",
+        action="append",
+        default=[],
+        help="a region an SCP denies (repeatable): not expected anywhere",
+    )
+    cover.add_argument("--limit-minutes", type=float, default=60, help="the silence limit")
+    cover.set_defaults(command=_coverage)
+
     invoke = commands.add_parser("invoke", help="run the real Lambda handler on one event file")
     invoke.add_argument("event", type=Path)
     invoke.add_argument(
@@ -408,6 +434,43 @@ def _aws_errors() -> tuple[type[Exception], ...]:
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
     return BotoCoreError, ClientError
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    import boto3  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from ssm_detect.coverage import (  # noqa: PLC0415
+        coverage,
+        expected_from_file,
+        expected_from_organization,
+    )
+    from ssm_detect.heartbeat_dynamodb import DynamoDbHeartbeats  # noqa: PLC0415
+
+    try:
+        expected = None
+        if args.expected is not None:
+            expected = expected_from_file(args.expected)
+        elif args.organization:
+            own = boto3.client("sts").get_caller_identity()["Account"]
+            expected = expected_from_organization(
+                boto3.client("organizations"), boto3.client("account"), own
+            )
+        if expected is not None:
+            expected = [s for s in expected if s.region not in set(args.exclude_region)]
+        store = DynamoDbHeartbeats(_dynamodb_client(args.region, args.endpoint_url), args.table)
+        result = coverage(
+            store.latest(),
+            expected,
+            datetime.now(UTC),
+            timedelta(minutes=args.limit_minutes),
+        )
+    except (OSError, ValueError) as error:
+        raise UsageError(str(error)) from error
+    except (BotoCoreError, ClientError) as error:
+        raise CommandFailedError(f"AWS refused: {error}") from error
+    sys.stdout.write("\n".join(result.lines()) + "\n")
+    return 0 if result.complete else EXIT_FAILURE
 
 
 def _seed_store(args: argparse.Namespace) -> tuple[StateStore, str]:

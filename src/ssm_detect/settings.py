@@ -103,6 +103,8 @@ class Settings:
     automation_principals: tuple[str, ...] = ()
     """Patterns of known automation: its findings are kept but lowered two severity steps."""
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
+    silence_limit: timedelta = timedelta(minutes=60)
+    """Heartbeats: a source whose latest heartbeat is older than this is silent."""
     trusted_accounts: frozenset[str] = frozenset()
     """The organisation's accounts: sharing a document with them is not an alert. Empty: any
     account other than the document's own is outside."""
@@ -137,6 +139,7 @@ class Settings:
             allowlist=Allowlist.from_json(env.get("ALLOWLIST_JSON") or "{}"),
             automation_principals=_patterns(env, "AUTOMATION_PRINCIPALS_JSON"),
             severity_overrides={str(k): Severity(str(v).upper()) for k, v in overrides.items()},
+            silence_limit=timedelta(minutes=_number(env, "SILENCE_LIMIT_MINUTES", 60)),
             suppression_overrides={
                 str(k): timedelta(minutes=float(str(v))) for k, v in suppressions.items()
             },

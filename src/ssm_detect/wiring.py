@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from detections import all_detections
 from ssm_detect.delivery import Dispatcher
+from ssm_detect.heartbeat import HeartbeatStore
 from ssm_detect.ledger.sqlite import SqliteLedger
 from ssm_detect.pipeline import Pipeline
 from ssm_detect.settings import SettingProblem, Settings
@@ -31,6 +32,8 @@ class Runtime:
     dispatcher: Dispatcher
     setting_problems: tuple[SettingProblem, ...] = ()
     """Settings that did not parse and run on their defaults (alarmed on every invocation)."""
+    heartbeats: HeartbeatStore | None = None
+    """Where heartbeats are kept (the Lambda's state table); None in local runs."""
 
 
 class ConfigurationError(Exception):
@@ -118,6 +121,7 @@ def lambda_runtime(
     """The Lambda's wiring. `account` is the function's own account: Security Hub imports
     findings under it (see render/asff.py for the cross-account choice). Each setting that
     does not parse is passed to `on_bad_setting` and replaced by its default."""
+    from ssm_detect.heartbeat_dynamodb import DynamoDbHeartbeats  # noqa: PLC0415
     from ssm_detect.ledger.dynamodb import DynamoDbLedger  # noqa: PLC0415
     from ssm_detect.state.dynamodb import DynamoDbStateStore  # noqa: PLC0415
 
@@ -165,7 +169,12 @@ def lambda_runtime(
         on_sink_failure=on_sink_failure,
     )
     pipeline = Pipeline(all_detections(), DynamoDbStateStore(dynamodb, table), settings)
-    return Runtime(pipeline=pipeline, dispatcher=dispatcher, setting_problems=tuple(problems))
+    return Runtime(
+        pipeline=pipeline,
+        dispatcher=dispatcher,
+        setting_problems=tuple(problems),
+        heartbeats=DynamoDbHeartbeats(dynamodb, table),
+    )
 
 
 def _flag(text: str) -> bool:
