@@ -36,6 +36,7 @@ from detections.base import (
     NO_PRIOR,
     AttackRef,
     DetectionMetadata,
+    OfCall,
     Prior,
     Verdict,
 )
@@ -175,17 +176,16 @@ class Tunnel:
     "unspecified", "name (not resolved)"."""
 
 
-class SessionTunnelDetection(StatefulDetection[Sighting, FirstSeenReading]):
+class SessionTunnelDetection(
+    OfCall[StartSessionCall], StatefulDetection[Sighting, FirstSeenReading]
+):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = StartSessionCall
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        del settings
-        call = event.call
-        return (
-            isinstance(call, StartSessionCall)
-            and event.record.succeeded
-            and is_port_forwarding(call)
-        )
+        """Successful port-forwarding sessions only: a shell costs no state call."""
+        call = self.call_of(event)
+        return super().applies_to(event, settings) and call is not None and is_port_forwarding(call)
 
     def block(self, settings: Settings) -> FirstSeen:
         return FirstSeen(settings.history_window, attribute="tunnels")
@@ -209,8 +209,8 @@ class SessionTunnelDetection(StatefulDetection[Sighting, FirstSeenReading]):
         self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior
     ) -> tuple[Verdict, ...]:
         del prior
-        call = event.call
-        if not isinstance(call, StartSessionCall):
+        call = self.call_of(event)
+        if call is None:
             return ()
         tunnel = tunnel_of(call)
         if tunnel is None:
