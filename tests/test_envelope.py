@@ -147,3 +147,25 @@ def test_handler_still_reports_a_bad_detail_inside_an_accepted_envelope(invoke: 
     result = invoke(load_event("malformed_missing_event_time.json"))
     assert "refused" not in result
     assert result["bad_events"] == 1
+
+
+def test_invoke_command_wraps_a_bare_record_as_eventbridge_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ssm-detect invoke` on one record of a trail file: wrapped, then judged as usual."""
+    from handler import app  # noqa: PLC0415
+    from ssm_detect.cli import main  # noqa: PLC0415
+
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(load_event(SEND_COMMAND)["detail"]))
+    app.runtime.cache_clear()
+    monkeypatch.setenv("STATE_TABLE_NAME", "unused")
+
+    assert main(["invoke", str(record)]) == 0
+
+    app.runtime.cache_clear()
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out[captured.out.rindex("\n{") :])
+    assert "refused" not in summary
+    assert summary["findings"] == {"AWS.SSM.SendCommand": 1, "AWS.SSM.DistributedCommand": 1}
+    assert "wrapped as EventBridge sends it" in captured.err

@@ -28,10 +28,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ssm_detect.ingest import event_id_of
+from ssm_detect.ingest import CLOUDTRAIL_DETAIL_TYPE, event_id_of
 from ssm_detect.processing import Summary
 
-CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
 ACCEPTED = frozenset({("aws.ssm", CLOUDTRAIL_DETAIL_TYPE), ("aws.events", SCHEDULED_DETAIL_TYPE)})
 """(source, detail-type) of every event a rule of template.yaml sends the function."""
@@ -84,3 +83,19 @@ def _shown(value: Any) -> str | None:
         return None
     text = value if isinstance(value, str) else repr(value)
     return "".join(c if c.isprintable() else "?" for c in text[:_SHOWN])
+
+
+def as_eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
+    """A bare CloudTrail record in the envelope EventBridge gives it (for local invocations of
+    the real handler: `ssm-detect invoke` on a record taken from a trail file)."""
+    return {
+        "version": "0",
+        "id": f"local-{event_id_of(record)}",
+        "detail-type": CLOUDTRAIL_DETAIL_TYPE,
+        "source": "aws.ssm",
+        "account": record.get("recipientAccountId"),
+        "time": record.get("eventTime"),
+        "region": record.get("awsRegion"),
+        "resources": [],
+        "detail": record,
+    }
