@@ -83,6 +83,7 @@ JSON_PARAMETERS = [
     "SuppressionOverridesJson",
     "TrustedAccountsJson",
     "KnownOutputBucketsJson",
+    "ActivationRolesJson",
 ]
 VALID = {
     "AllowlistJson": [
@@ -101,6 +102,12 @@ VALID = {
     "SuppressionOverridesJson": ["{}", '{"AWS.SSM.SendCommand": 240}'],
     "TrustedAccountsJson": ["[]", '["111122223333", "444455556666"]'],
     "KnownOutputBucketsJson": ["[]", '["org-ssm-output-*"]'],
+    "ActivationRolesJson": [
+        "[]",
+        '["SSMServiceRole"]',
+        '["SSMServiceRole", "arn:aws:iam::*:role/HybridNodes*"]',
+        '["*Hybrid*"]',
+    ],
 }
 INVALID = {
     "AllowlistJson": [
@@ -114,6 +121,8 @@ INVALID = {
     "SuppressionOverridesJson": ['{"AWS.SSM.SendCommand": "ten"}', '{"a": -1}', '{"a": 01}'],
     "TrustedAccountsJson": ['"111122223333"', "[111122223333]", "{}"],
     "KnownOutputBucketsJson": ['"bucket"', "[bucket]"],
+    # a role name where a list belongs; a pattern that allows every role; an empty pattern
+    "ActivationRolesJson": ['"SSMServiceRole"', '["*"]', '["SSMServiceRole", "?*"]', '[""]', "{}"],
 }
 
 
