@@ -23,7 +23,7 @@ cut says `state_capped` in its finding.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
@@ -32,7 +32,7 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.context import reached_instances, send_command_context
+from detections.context import reached_instances
 from detections.evidence import contributing_event
 from detections.resources import (
     document_resource,
@@ -149,6 +149,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
                 members=explicit,
                 unknown=unbounded,
                 origin=event.record.aws_region,
+                note=call.document_name or "",
             ),
         )
 
@@ -164,18 +165,25 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
             return ()
         threshold = settings.fanout_threshold
         return tuple(
-            _verdict(event, call, settings, window)
+            _verdict(event, settings, window)
             for window in reading
             if len(window.members) > threshold or window.unknown
         )
 
 
-def _verdict(event: SsmEvent, call: SendCommandCall, settings: Settings, window: Window) -> Verdict:
+def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
     severity, reasons = _severity(window)
     account = event.account_id
     decisive = window.end.event_id  # the call that closes the window
     listed = window.members[:_MAX_CONTEXT_IDS]
-    context = send_command_context(event, call) | {
+    # The window's facts only, never the deciding call's (its id, comment, document, source
+    # address): out of order a window is decided by whichever of its events arrives last, and
+    # the finding must be the same in every order. Each call is its own SendCommand finding,
+    # linked through RelatedFindings.
+    context: dict[str, Any] = {
+        "closing_event_id": decisive,
+        "document_name": window.end.note or None,
+        "documents": list(dict.fromkeys(e.note for e in window.events if e.note))[:10],
         "distinct_instances": len(window.members),
         "window_instance_ids": list(listed),
         "unknown_size_targets": list(window.unknown),
@@ -202,8 +210,12 @@ def _verdict(event: SsmEvent, call: SendCommandCall, settings: Settings, window:
         for i in listed
     )
     document = (
-        (document_resource(call.document_name, event.record.aws_region, account, partition),)
-        if call.document_name
+        (
+            document_resource(
+                window.end.note, window.end.origin or event.record.aws_region, account, partition
+            ),
+        )
+        if window.end.note
         else ()
     )
     targets = tuple(Resource(type=ResourceType.TARGET, id=t[:256]) for t in window.unknown[:10])
