@@ -57,16 +57,17 @@ from ssm_detect.state.distinct_window import (
     Window,
 )
 
-CALLS = "calls"  # "<epoch>|<event id>|<region>"
+CALLS = "calls"  # "<epoch>|<event id>|<region>|<document name>"
 INSTANCES = "instances"  # "<epoch>|<event id>|<instance id>"
 UNBOUNDED = "unbounded"  # "<epoch>|<event id>|<target>": tag / resource-group / wildcard targets
 # The attribute names the deployed items use, so no state is lost on upgrade.
 SET_NAMES = SetNames(events=CALLS, members=INSTANCES, unknown=UNBOUNDED)
 
 # The block's bounds (module docstring). With CloudTrail's shapes (36-character event ids, 19- or
-# 20-character instance ids) a call member is ~60 bytes with its region, an instance member 68
-# and an unknown-size target member at most 305 (its description is cut to 256): at the hard
-# limits the item is at most 1,250 x 60 + 1,350 x 68 + 135 x 305 bytes, about 207 KB.
+# 20-character instance ids) a call member is ~60 bytes with its region plus its document's name
+# (cut to the block's 64-character note), at most ~125; an instance member 68 and an unknown-size
+# target member at most 305 (its description is cut to 256): at the hard limits the item is at
+# most 1,250 x 125 + 1,350 x 68 + 135 x 305 bytes, about 290 KB (DynamoDB's limit: 400 KB).
 # Between a bound and its limit is room for one prune batch plus one call's members, so a lone
 # writer never meets the limit; the rest is for concurrent writers ahead of their prunes.
 KEEP_MEMBERS = {CALLS: 1_000, INSTANCES: 1_000, UNBOUNDED: 64}
@@ -149,7 +150,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
                 members=explicit,
                 unknown=unbounded,
                 origin=event.record.aws_region,
-                note=call.document_name or "",
+                note=_short_name(call.document_name),
             ),
         )
 
@@ -258,3 +259,9 @@ def _datetime(epoch: int) -> datetime:
 
 def _iso(epoch: int) -> str:
     return _datetime(epoch).isoformat().replace("+00:00", "Z")
+
+
+def _short_name(document: str | None) -> str:
+    """The document's name as the finding shows it (an ARN reduced to its name)."""
+    name = document or ""
+    return name.rsplit("/", 1)[-1] if name.startswith("arn:") else name

@@ -46,7 +46,7 @@ from ssm_detect.state.base import StatePrune, StateSnapshot, StateUpdate
 from ssm_detect.state.block import LATENESS, Block, StateKey
 
 EVENTS, MEMBERS, UNKNOWN = "events", "members", "unknown"
-NOTE_CHARS = 256
+NOTE_CHARS = 64
 # Pruning waits until enough members are stale to be worth a second call. A prune names the
 # members it deletes; bounding them bounds the request (an oversized item shrinks over a few
 # events instead of in one oversized request).
