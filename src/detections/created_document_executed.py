@@ -78,7 +78,7 @@ _SETS = {Side.FIRST: "rare_creations", Side.SECOND: "executions"}
 
 METADATA = DetectionMetadata(
     id="AWS.SSM.CreatedDocumentExecuted",
-    title="SSM document created or changed by a flagged call was then run",
+    title="SSM document flagged at its creation or change was then run",
     description=(
         "A document whose creation or new version was flagged (a rare creator, a principal new "
         "to the document, or malicious content) was run shortly after, by SendCommand, an "
