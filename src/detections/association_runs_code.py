@@ -22,11 +22,9 @@ from typing import Any, ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
     AttackRef,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.execution_paths import (
@@ -43,7 +41,6 @@ from ssm_detect.findings import Severity
 from ssm_detect.models.scheduled_calls import Association
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
-from ssm_detect.state import StateSnapshot
 
 SCHEDULED_TASK = AttackRef(
     tactic_id="TA0003",
@@ -79,20 +76,12 @@ METADATA = DetectionMetadata(
 )
 
 
-class AssociationRunsCodeDetection(Detection):
+class AssociationRunsCodeDetection(CallDetection[AssociationCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = AssociationCall
 
-    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+    def judge(self, event: SsmEvent, call: AssociationCall, settings: Settings) -> Verdict | None:
         del settings
-        return isinstance(event.call, AssociationCall) and event.record.succeeded
-
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
-    ) -> Verdict | None:
-        del settings, state, prior
-        call = event.call
-        if not isinstance(call, AssociationCall):
-            return None
         judged = [_judge(a) for a in call.associations]
         running = [j for j in judged if j is not None]
         if not running:

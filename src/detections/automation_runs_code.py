@@ -20,10 +20,8 @@ from typing import Any, ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.execution_paths import (
@@ -41,7 +39,6 @@ from ssm_detect.execution_calls import AutomationCall, RunbookStart
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
-from ssm_detect.state import StateSnapshot
 
 METADATA = DetectionMetadata(
     id="AWS.SSM.AutomationRunsCode",
@@ -71,20 +68,12 @@ METADATA = DetectionMetadata(
 )
 
 
-class AutomationRunsCodeDetection(Detection):
+class AutomationRunsCodeDetection(CallDetection[AutomationCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = AutomationCall
 
-    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+    def judge(self, event: SsmEvent, call: AutomationCall, settings: Settings) -> Verdict | None:
         del settings
-        return isinstance(event.call, AutomationCall) and event.record.succeeded
-
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
-    ) -> Verdict | None:
-        del settings, state, prior
-        call = event.call
-        if not isinstance(call, AutomationCall):
-            return None
         judged = [j for j in (_judge(r) for r in call.runbooks) if j is not None]
         if not judged:
             return None

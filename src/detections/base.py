@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -136,3 +136,40 @@ class Detection(ABC):
         """Members the detection no longer needs; None when pruning is not worth a call yet."""
         del event, settings, state, prior
         return None
+
+
+CallT = TypeVar("CallT")
+
+
+class OfCall(Generic[CallT]):
+    """Candidates are the successful calls of one type (`call_type`, the model `SsmEvent.call`
+    holds for it). A mixin, so that stateful detections can share it; put it before the
+    detection base class so that its `applies_to` is the one used."""
+
+    call_type: ClassVar[type]
+    """The call model this detection judges; `CallT` says the same to the type checker (a
+    ClassVar cannot name a type variable)."""
+
+    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+        del settings
+        return self.call_of(event) is not None and event.record.succeeded
+
+    def call_of(self, event: SsmEvent) -> CallT | None:
+        """The event's call, narrowed to this detection's call type (None for any other)."""
+        call = event.call
+        return cast("CallT", call) if isinstance(call, self.call_type) else None
+
+
+class CallDetection(OfCall[CallT], Detection):
+    """A stateless detection of one successful call type: only the judgement is its own."""
+
+    @abstractmethod
+    def judge(self, event: SsmEvent, call: CallT, settings: Settings) -> Verdict | None:
+        """The verdict on one successful call of `call_type` (pure)."""
+
+    def evaluate(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> Verdict | None:
+        del state, prior
+        call = self.call_of(event)
+        return None if call is None else self.judge(event, call, settings)

@@ -15,11 +15,9 @@ from typing import ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
     AttackRef,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.execution_paths import base_context, document_and_principal
@@ -27,7 +25,6 @@ from ssm_detect.execution_calls import ModifyDocumentPermissionCall
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
-from ssm_detect.state import StateSnapshot
 
 TRANSFER_TO_CLOUD_ACCOUNT = AttackRef(
     tactic_id="TA0010",
@@ -64,20 +61,13 @@ METADATA = DetectionMetadata(
 )
 
 
-class DocumentSharedDetection(Detection):
+class DocumentSharedDetection(CallDetection[ModifyDocumentPermissionCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = ModifyDocumentPermissionCall
 
-    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        del settings
-        return isinstance(event.call, ModifyDocumentPermissionCall) and event.record.succeeded
-
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    def judge(
+        self, event: SsmEvent, call: ModifyDocumentPermissionCall, settings: Settings
     ) -> Verdict | None:
-        del state, prior
-        call = event.call
-        if not isinstance(call, ModifyDocumentPermissionCall):
-            return None
         request = call.request
         outside = _outside(request.accounts_added, event.account_id, settings)
         if not request.made_public and not outside:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import fnmatch
 from typing import ClassVar
 
-from detections.base import AttackRef, DetectionMetadata, Prior, Verdict
+from detections.base import AttackRef, DetectionMetadata, OfCall, Prior, Verdict
 from detections.resources import principal_resources
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Resource, ResourceType, Severity
@@ -81,12 +81,11 @@ METADATA = DetectionMetadata(
 )
 
 
-class HybridActivationDetection(StatefulDetection[Sighting, FirstSeenReading]):
+class HybridActivationDetection(
+    OfCall[CreateActivationCall], StatefulDetection[Sighting, FirstSeenReading]
+):
     metadata: ClassVar[DetectionMetadata] = METADATA
-
-    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        del settings
-        return isinstance(event.call, CreateActivationCall) and event.record.succeeded
+    call_type: ClassVar[type] = CreateActivationCall
 
     def block(self, settings: Settings) -> FirstSeen:
         return FirstSeen(settings.history_window, attribute="activations")
@@ -102,8 +101,8 @@ class HybridActivationDetection(StatefulDetection[Sighting, FirstSeenReading]):
         self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior
     ) -> tuple[Verdict, ...]:
         del prior
-        call = event.call
-        if not isinstance(call, CreateActivationCall):
+        call = self.call_of(event)
+        if call is None:
             return ()
         reasons = []
         if reading.first:

@@ -18,10 +18,8 @@ from typing import ClassVar
 from detections.association_runs_code import SCHEDULED_TASK
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.execution_paths import (
@@ -38,7 +36,6 @@ from ssm_detect.execution_calls import MaintenanceWindowTaskCall
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
-from ssm_detect.state import StateSnapshot
 
 _DOCUMENT_TASKS = frozenset({"RUN_COMMAND", "AUTOMATION"})
 
@@ -66,19 +63,15 @@ METADATA = DetectionMetadata(
 )
 
 
-class MaintenanceWindowTaskRunsCodeDetection(Detection):
+class MaintenanceWindowTaskRunsCodeDetection(CallDetection[MaintenanceWindowTaskCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = MaintenanceWindowTaskCall
 
-    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        del settings
-        return isinstance(event.call, MaintenanceWindowTaskCall) and event.record.succeeded
-
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    def judge(
+        self, event: SsmEvent, call: MaintenanceWindowTaskCall, settings: Settings
     ) -> Verdict | None:
-        del settings, state, prior
-        call = event.call
-        if not isinstance(call, MaintenanceWindowTaskCall) or call.task_type not in _DOCUMENT_TASKS:
+        del settings
+        if call.task_type not in _DOCUMENT_TASKS:
             return None
         task = call.task
         runner = code_runner(task.task_arn)

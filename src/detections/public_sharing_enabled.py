@@ -11,11 +11,9 @@ from typing import ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
     AttackRef,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.document_shared import TRANSFER_TO_CLOUD_ACCOUNT
@@ -24,7 +22,6 @@ from ssm_detect.execution_calls import UpdateServiceSettingCall
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
-from ssm_detect.state import StateSnapshot
 
 IMPAIR_DEFENSES = AttackRef(
     tactic_id="TA0005",
@@ -58,19 +55,15 @@ METADATA = DetectionMetadata(
 )
 
 
-class PublicSharingBlockDisabledDetection(Detection):
+class PublicSharingBlockDisabledDetection(CallDetection[UpdateServiceSettingCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = UpdateServiceSettingCall
 
-    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        del settings
-        return isinstance(event.call, UpdateServiceSettingCall) and event.record.succeeded
-
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    def judge(
+        self, event: SsmEvent, call: UpdateServiceSettingCall, settings: Settings
     ) -> Verdict | None:
-        del settings, state, prior
-        call = event.call
-        if not isinstance(call, UpdateServiceSettingCall) or not call.request.allows_public_sharing:
+        del settings
+        if not call.request.allows_public_sharing:
             return None
         record = event.record
         context = base_context(event, call.malformed_fields)

@@ -12,11 +12,9 @@ from typing import ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
     AttackRef,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.content_inspection import escalate, hits_context, inspect_content
@@ -26,7 +24,6 @@ from detections.send_command_tells import tells_of
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
-from ssm_detect.state import StateSnapshot
 
 METADATA = DetectionMetadata(
     id="AWS.SSM.SendCommand",
@@ -66,20 +63,11 @@ METADATA = DetectionMetadata(
 )
 
 
-class SendCommandDetection(Detection):
+class SendCommandDetection(CallDetection[SendCommandCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = SendCommandCall
 
-    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        del settings
-        return isinstance(event.call, SendCommandCall) and event.record.succeeded
-
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
-    ) -> Verdict | None:
-        del state, prior
-        call = event.call
-        if not isinstance(call, SendCommandCall):
-            return None
+    def judge(self, event: SsmEvent, call: SendCommandCall, settings: Settings) -> Verdict | None:
         severity: Severity = METADATA.severity
         reasons: tuple[str, ...] = ()
         context = send_command_context(event, call)

@@ -24,18 +24,15 @@ from typing import ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
     AttackRef,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.session_context import session_context, session_resources
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent, StartSessionCall
-from ssm_detect.state import StateSnapshot
 
 SSH_SESSION_DOCUMENT = "AWS-StartSSHSession"
 # The service each port usually carries: a tunnel to one is remote access or data access.
@@ -145,20 +142,12 @@ class Tunnel:
     "unspecified", "name (not resolved)"."""
 
 
-class SessionTunnelDetection(Detection):
+class SessionTunnelDetection(CallDetection[StartSessionCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = StartSessionCall
 
-    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+    def judge(self, event: SsmEvent, call: StartSessionCall, settings: Settings) -> Verdict | None:
         del settings
-        return isinstance(event.call, StartSessionCall) and event.record.succeeded
-
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
-    ) -> Verdict | None:
-        del settings, state, prior
-        call = event.call
-        if not isinstance(call, StartSessionCall):
-            return None
         tunnel = tunnel_of(call)
         if tunnel is None:
             return None
