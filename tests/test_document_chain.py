@@ -14,7 +14,10 @@ import pytest
 from detections import created_document_executed
 from detections.created_document_executed import CreatedDocumentExecutedDetection, document_key
 from detections.document_chain import version_link
-from detections.document_version_tampering import DocumentVersionByNewPrincipalDetection
+from detections.document_version_tampering import (
+    DocumentVersionByNewPrincipalDetection,
+    changer_key,
+)
 from ssm_detect.findings import Finding, Severity
 from ssm_detect.ingest import to_event
 from ssm_detect.settings import Settings
@@ -242,16 +245,19 @@ def test_session_preferences_are_left_to_their_own_detections() -> None:
     assert VERSION not in ids(found[0])
 
 
-def test_new_principal_key_fits_dynamodb_for_long_names() -> None:
+def test_new_principal_key_names_the_principal_and_fits_dynamodb_for_hostile_names() -> None:
     version = detail(NEW_VERSION)
-    version["requestParameters"]["name"] = "D" * 128
-    version["responseElements"]["documentDescription"]["name"] = "D" * 128
     event = to_event(version, Settings().principal_keying)
     assert isinstance(event, SsmEvent)
     update = DocumentVersionByNewPrincipalDetection().state_update(event, Settings())
     assert update is not None
-    assert len(update.key.encode()) < 2048
-    assert event.principal.key not in update.key  # hashed, so a 1 KB principal fits too
+    assert update.key == (
+        "changer#111122223333#us-west-2#Ops-CollectDiagnostics#"
+        "arn:aws:iam::111122223333:role/SupportAccess"
+    )
+    long_key = changer_key("111122223333", "us-west-2", "D" * 1024, "P" * 1024)
+    assert len(str(long_key).encode()) <= 2048
+    assert str(long_key).endswith("#sha256:" + long_key.name.rsplit(":", 1)[-1])
 
 
 def test_new_principal_version_carries_content_so_the_content_detection_stays_silent() -> None:
@@ -388,3 +394,40 @@ def test_one_aws_owned_prefix_list() -> None:
     assert document_key("AWSConfigRemediation-EnableCloudTrailLogFileValidation") is None
     assert document_key("AWSSupport-RunEC2RescueForLinux") is None
     assert document_key("arn:aws:ssm:us-east-1:111122223333:document/Backup") == "Backup"
+
+
+# --- more run paths, from the bundled files -----------------------------------------------------
+
+
+def test_malicious_session_preferences_profile_then_a_default_session_chains() -> None:
+    """Point 6's Session example: the preferences' shell profile now runs `bash <(curl ...)`;
+    a later plain StartSession (no document: SSM-SessionManagerRunShell) runs it."""
+    profile = detail("update_document_session_preferences_profile_download.json")
+    session = detail("session_shell_operator.json", eventTime="2025-04-02T11:00:00Z")
+    found = run(profile, session)
+    assert CONTENT in ids(found[0])
+    (chain,) = only(found[1], CHAIN)
+    assert chain.context["execution_path"] == "StartSession"
+    assert chain.context["document_name"] == "SSM-SessionManagerRunShell"
+    assert chain.severity.rank >= Severity.HIGH.rank
+
+
+def test_association_batch_links_through_its_customer_document() -> None:
+    """The batch's first entry is an AWS document; the customer one is linked."""
+    version = detail(NEW_VERSION, eventTime="2025-04-02T10:00:00Z")
+    batch = detail("create_association_batch_customer_document_tag.json")
+    (chain,) = only(run(version, batch)[1], CHAIN)
+    assert chain.context["execution_path"] == "CreateAssociationBatch"
+    assert chain.context["document_name"] == "Ops-CollectDiagnostics"
+    assert chain.context["execution_was_fanout"] is True  # tag:Env=prod
+
+
+def test_change_request_runbook_links_with_its_explicit_version() -> None:
+    creation = detail("runbook_1_create_rare_execute_script.json", eventTime="2025-04-02T10:00:00Z")
+    creation["requestParameters"]["name"] = "Ops-Hotfix"
+    creation["responseElements"]["documentDescription"]["name"] = "Ops-Hotfix"
+    change = detail("start_change_request_runbook_commands.json")
+    (chain,) = only(run(creation, change)[1], CHAIN)
+    assert chain.context["execution_path"] == "StartChangeRequestExecution"
+    assert chain.context["asked_version"] == "1"
+    assert chain.context["instance_ids"] == ["i-0a1b2c3d4e5f60718"]

@@ -10,9 +10,9 @@ name) within the history window. The state is the first-seen block
 created a document, or who changes it regularly, is never new to it (benign look-alikes:
 `events/version_owner_*`, `events/version_ci_*`). Only `UpdateDocument` fires.
 
-The key is `changer#<account>#<region>#<document>#<principal digest>`: the principal key is
-hashed (SHA-256, 32 hex characters) so that a 1 KB document name and a 1 KB principal still fit
-DynamoDB's 2 KB partition key.
+The key is `changer#<account>#<region>#<document>#<principal>`; when a (hostile) 1 KB document
+name and a 1 KB principal would pass DynamoDB's 2 KB partition-key bound, the principal is
+written as its SHA-256 digest (`sha256:` + 32 hex characters) instead.
 
 Visible content is inspected as a creation's is (the severity model: HIGH for a severe hit,
 CRITICAL with another kind of evidence). The Session Manager preferences document
@@ -54,6 +54,8 @@ SIGHTINGS = "changed"
 MAX_MEMBERS = 64
 PREFERENCES_DOCUMENT = "SSM-SessionManagerRunShell"
 _DIGEST_CHARS = 32
+MAX_KEY_BYTES = 2_048
+"""DynamoDB's bound on a partition key."""
 
 METADATA = DetectionMetadata(
     id="AWS.SSM.DocumentVersionByNewPrincipal",
@@ -108,8 +110,7 @@ class DocumentVersionByNewPrincipalDetection(StatefulDetection[Sighting, FirstSe
         account, region, name = regional_name(
             call.document_name, event.record.aws_region, event.account_id
         )
-        digest = hashlib.sha256(event.principal.key.encode()).hexdigest()[:_DIGEST_CHARS]
-        key = StateKey(STATE_KIND, account, f"{state_name(name)}#{digest}", region=region)
+        key = changer_key(account, region, state_name(name), event.principal.key)
         return Observed(key, Sighting(to_epoch(event.record.event_time), event.event_id))
 
     def judge(
@@ -142,6 +143,16 @@ class DocumentVersionByNewPrincipalDetection(StatefulDetection[Sighting, FirstSe
             | ({"content_findings": hits_context(report)} if report else {}),
         )
         return (verdict,)
+
+
+def changer_key(account: str, region: str, document: str, principal: str) -> StateKey:
+    """`changer#<account>#<region>#<document>#<principal>`; the principal as a digest when the
+    whole would pass DynamoDB's partition-key bound (only hostile names and principals do)."""
+    key = StateKey(STATE_KIND, account, f"{document}#{principal}", region=region)
+    if len(str(key).encode()) <= MAX_KEY_BYTES:
+        return key
+    digest = hashlib.sha256(principal.encode()).hexdigest()[:_DIGEST_CHARS]
+    return StateKey(STATE_KIND, account, f"{document}#sha256:{digest}", region=region)
 
 
 def _context(call: UpdateDocumentCall, days: int) -> dict[str, Any]:
