@@ -426,3 +426,21 @@ def test_template_code_signing_is_optional_and_enforced_when_set(
     assert config["Condition"] == "HasCodeSigning"
     assert config["Properties"]["CodeSigningPolicies"]["UntrustedArtifactOnDeployment"] == "Enforce"
     assert not _condition_value(template, "HasCodeSigning", {})
+
+
+def test_template_redaction_parameter_reaches_the_email_and_slack_renderer(
+    template: dict[str, object], aws: None
+) -> None:
+    """Issue 14.2: the redaction switch is a deploy-time choice, not only an environment edit."""
+    parameter = template["Parameters"]["RedactContentInNotifications"]  # type: ignore[index]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("false", ["true", "false"])
+    name = _environment_variable(template, "RedactContentInNotifications")
+    for value, redacts in (("true", True), ("false", False)):
+        env = {
+            "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:t",
+            "STATE_TABLE_NAME": "state",
+            name: value,
+        }
+        runtime = wiring.lambda_runtime(env, None, "111122223333")  # type: ignore[arg-type]
+        (sns,) = runtime.dispatcher.notifiers
+        assert sns._options.redact_content is redacts  # type: ignore[attr-defined]
