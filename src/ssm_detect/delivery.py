@@ -353,8 +353,11 @@ def consolidate(finding: Finding, entry: LedgerEntry) -> Finding:
     event_ids = (*before, *finding.event_ids, *after)
     created = _from_ms(entry.created_ms) if entry.created_ms else None
     updated = _from_ms(entry.clock_ms) if entry.clock_ms else created
-    if entry.count == 1:
+    if entry.count == 1 and entry.clock_ms == entry.created_ms:
         updated = created  # a creation: Security Hub's CreatedAt == UpdatedAt
+    # A lone firing claimed again moved the clock: a higher severity for the same decisive
+    # event (a service-issued run attributed when its configuration arrives late) took the
+    # lead, and its import must be the newest, or Security Hub keeps the lower one.
     return finding.model_copy(
         update={
             "id": entry.window_id,
