@@ -9,6 +9,12 @@ Panther unions instance ids per (actor, hour bucket) and fires above 2. We diffe
   case); tag, resource-group and wildcard targets (`instanceIds: ["*"]` included) reach an
   unknown number of instances and count as a fan-out of unknown size.
 
+Automation counts too (issue 12 point 4): a StartAutomationExecution / StartChangeRequestExecution
+of a runbook that runs code (`AWS.SSM.AutomationRunsCode`'s judgement) adds the instances its
+targets and `InstanceIds` / `TargetParameterName` parameters name, in the same window as the
+principal's SendCommands; runbooks that run no code (Config remediation's AWSConfigRemediation-*)
+count nothing.
+
 The state is the distinct-in-window block (`ssm_detect.state.distinct_window`) keyed by account
 + principal (principals are global, so one principal's calls in every region count together):
 members are instance ids, unknown reaches are the tag / resource-group / wildcard targets, and
@@ -23,8 +29,9 @@ cut says `state_capped` in its finding.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from detections.automation_runs_code import code_reach
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
     AttackRef,
@@ -41,6 +48,7 @@ from detections.resources import (
     principal_resources,
 )
 from detections.stateful import Observed, StatefulDetection
+from ssm_detect.execution_calls import AutomationCall
 from ssm_detect.findings import Resource, ResourceType, Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
@@ -125,9 +133,9 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
         # Failed calls ran nothing, so they do not count toward a fan-out.
         return (
-            isinstance(event.call, SendCommandCall)
-            and event.record.succeeded
+            event.record.succeeded
             and (settings.include_service_principals or not event.principal.is_aws_service)
+            and _reached(event.call) is not None
         )
 
     def block(self, settings: Settings) -> DistinctInWindow:
@@ -137,10 +145,10 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
         self, event: SsmEvent, settings: Settings, prior: Prior
     ) -> Observed[Contribution] | None:
         del settings, prior
-        call = event.call
-        if not isinstance(call, SendCommandCall):
+        reached = _reached(event.call)
+        if reached is None:
             return None
-        explicit, unbounded = reached_instances(call)
+        explicit, unbounded = reached
         return Observed(
             StateKey("fanout", event.account_id, event.principal.key),
             Contribution(
@@ -160,7 +168,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
         reporting each keeps the set of findings independent of arrival order."""
         del prior
         call = event.call
-        if not isinstance(call, SendCommandCall):
+        if not isinstance(call, SendCommandCall | AutomationCall):
             return ()
         threshold = settings.fanout_threshold
         return tuple(
@@ -170,12 +178,36 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
         )
 
 
-def _verdict(event: SsmEvent, call: SendCommandCall, settings: Settings, window: Window) -> Verdict:
+def _reached(call: object) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(explicit instance ids, unknown-size targets) a call reaches; None for calls that count
+    nothing (other calls, runbooks that run no code)."""
+    if isinstance(call, SendCommandCall):
+        return reached_instances(call)
+    if isinstance(call, AutomationCall):
+        reach = code_reach(call)
+        return None if reach is None else (reach.instance_ids, reach.unknown)
+    return None
+
+
+def _call_context(event: SsmEvent, call: SendCommandCall | AutomationCall) -> dict[str, Any]:
+    if isinstance(call, SendCommandCall):
+        return send_command_context(event, call)
+    return {
+        "document_name": call.document_name,
+        "automation_execution_id": call.execution_id,
+        "source_ip": event.record.source_ip_address,
+        "user_agent": event.record.user_agent,
+    }
+
+
+def _verdict(
+    event: SsmEvent, call: SendCommandCall | AutomationCall, settings: Settings, window: Window
+) -> Verdict:
     severity, reasons = _severity(window)
     account = event.account_id
     decisive = window.end.event_id  # the call that closes the window
     listed = window.members[:_MAX_CONTEXT_IDS]
-    context = send_command_context(event, call) | {
+    context = _call_context(event, call) | {
         "distinct_instances": len(window.members),
         "window_instance_ids": list(listed),
         "unknown_size_targets": list(window.unknown),
