@@ -7,26 +7,30 @@ raised so that Lambda retries the event and then hands it to the on-failure dest
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from typing import Any
+from handler.startup import collector_paused
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# The imports are most of a cold start; startup.py says why the collector sits them out.
+with collector_paused():
+    import os
+    from functools import cache
+    from typing import Any
 
-from handler.telemetry import PowertoolsTelemetry, publish_metrics
-from ssm_detect.heartbeat import (
-    Beat,
-    HeartbeatStore,
-    check_time,
-    heartbeat_of,
-    is_silence_check,
-    run_check,
-)
-from ssm_detect.processing import process_payload
-from ssm_detect.settings import SettingProblem
-from ssm_detect.wiring import Runtime, lambda_runtime
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from handler.telemetry import PowertoolsTelemetry, publish_metrics
+    from ssm_detect.heartbeat import (
+        Beat,
+        HeartbeatStore,
+        check_time,
+        heartbeat_of,
+        is_silence_check,
+        run_check,
+    )
+    from ssm_detect.processing import process_payload
+    from ssm_detect.settings import SettingProblem
+    from ssm_detect.wiring import Runtime, lambda_runtime
 
 logger = Logger()
 metrics = Metrics()
@@ -34,15 +38,18 @@ metrics = Metrics()
 
 @cache
 def runtime(account: str) -> Runtime:
-    """Built on the first invocation, then reused while the execution environment is warm."""
-    return lambda_runtime(
-        os.environ,
-        logger,
-        account,
-        on_unavailable=report_unavailable_sink,
-        on_sink_failure=report_sink_failure,
-        on_bad_setting=report_bad_setting,
-    )
+    """Built on the first invocation, then reused while the execution environment is warm.
+
+    Building it imports boto3 and makes the clients: start-up objects too (startup.py)."""
+    with collector_paused():
+        return lambda_runtime(
+            os.environ,
+            logger,
+            account,
+            on_unavailable=report_unavailable_sink,
+            on_sink_failure=report_sink_failure,
+            on_bad_setting=report_bad_setting,
+        )
 
 
 def report_unavailable_sink(reason: str) -> None:

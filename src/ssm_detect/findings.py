@@ -47,7 +47,7 @@ class ResourceType(StrEnum):
 
 
 class Resource(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     type: ResourceType
     id: str
@@ -60,14 +60,14 @@ class Resource(BaseModel):
 
 
 class MitreTag(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tactic: str
     technique: str
 
 
 class PrincipalRef(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     type: str
@@ -79,7 +79,7 @@ class PrincipalRef(BaseModel):
 
 
 class Finding(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     detection_id: str

@@ -16,7 +16,7 @@ SSM_EVENT_SOURCE = "ssm.amazonaws.com"
 class CloudTrailRecord(BaseModel):
     """The fields the detections read; every other field is kept as an extra."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
     # CloudTrail event ids are GUIDs (36 characters). Each one is a member of the bounded state
     # sets, which count members, not bytes: a longer id would let a set outgrow its item.
@@ -55,7 +55,7 @@ class EventBridgeEnvelope(BaseModel):
     of cold start here (it loads every event model); these five fields are all we need.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
     id: str
     detail_type: str = Field(alias="detail-type")

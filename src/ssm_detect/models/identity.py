@@ -22,7 +22,7 @@ MAX_ARN_CHARS = 2048
 class _Lenient(BaseModel):
     """CloudTrail adds fields without notice: keep them, never reject them."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class SessionIssuer(_Lenient):

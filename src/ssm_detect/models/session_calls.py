@@ -30,7 +30,7 @@ MAX_TEXT_CHARS = 2048  # targets, paths, role names, reasons: far above what the
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def _scalar_text(raw: object) -> str | None:

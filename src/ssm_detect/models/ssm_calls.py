@@ -27,7 +27,7 @@ InstanceId = Annotated[str, StringConstraints(max_length=128, pattern=r"^(\*|m?i
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Target(_Lenient):

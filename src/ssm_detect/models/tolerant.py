@@ -75,7 +75,7 @@ Targets = Annotated[tuple[Target, ...], BeforeValidator(_as_targets)]
 class TolerantCall(BaseModel):
     """A request or response: unknown fields kept, odd declared fields dropped and named."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
     malformed_fields: tuple[str, ...] = Field(default=(), alias=MALFORMED)
 
