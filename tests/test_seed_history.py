@@ -28,6 +28,7 @@ from tests.builders import T0, create_document, envelope, parse, send_command
 from tests.conftest import REGION, TABLE, Invoke
 
 RARE = "AWS.SSM.RareCommandDocumentCreator"
+CHANGER = "AWS.SSM.DocumentVersionByNewPrincipal"
 FANOUT = "AWS.SSM.DistributedCommand"
 CREATOR = "arn:aws:iam::111122223333:role/DevOpsEngineer"
 OPERATOR = "arn:aws:iam::111122223333:role/PlatformOps"
@@ -92,8 +93,9 @@ def test_seed_sqlite_then_replay_does_not_flag_a_seeded_creator(
     assert out.splitlines() == [
         "read 3 events from 1 file(s): 3 SSM, 0 ignored (other services, SSM calls no "
         "detection reads), 0 duplicates, 0 bad input skipped",
-        f"applied 3 state updates: 2 principal(s) seeded into {state} (state items: "
-        "DistributedCommand 1, RareCommandDocumentCreator 1)",
+        # The creation also seeds its author as a known changer of the document (issue 12.1).
+        f"applied 4 state updates: 2 principal(s) seeded into {state} (state items: "
+        "DistributedCommand 1, DocumentVersionByNewPrincipal 1, RareCommandDocumentCreator 1)",
         "no findings, nothing notified",
     ]
     assert replay_jsonl(capsys, "--state", str(state), str(live)) == []
@@ -323,7 +325,8 @@ def test_seed_rejects_bad_options_in_one_line(
 
 
 def test_seed_history_skips_allowlisted_principals_as_live_processing_does() -> None:
-    settings = Settings(allowlist=Allowlist({RARE: AllowRule(principals=(CREATOR,))}))
+    allowed = AllowRule(principals=(CREATOR,))
+    settings = Settings(allowlist=Allowlist({RARE: allowed, CHANGER: allowed}))
     store = MemoryStateStore()
     report = seed_history([parse(create_document(at=T0))], local_pipeline(settings, store))
     assert report.events == 1
@@ -333,7 +336,8 @@ def test_seed_history_skips_allowlisted_principals_as_live_processing_does() -> 
 
 def test_seed_history_writes_no_chain_creation_without_a_verdict() -> None:
     """The chain detection remembers only creations the rare-creator detection flagged;
-    seeding decides nothing, so history never starts a chain."""
+    seeding decides nothing, so history never starts a chain. (The creation is history for
+    both first-seen detections: the creator's, and its author as a changer of the document.)"""
     store = MemoryStateStore()
     report = seed_history([parse(create_document(at=T0))], local_pipeline(Settings(), store))
-    assert report.items == {RARE: 1}
+    assert report.items == {RARE: 1, CHANGER: 1}

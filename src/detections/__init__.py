@@ -6,11 +6,15 @@ from detections.base import Detection, DetectionMetadata, Verdict
 from detections.created_document_executed import CreatedDocumentExecutedDetection
 from detections.distributed_command import DistributedCommandDetection
 from detections.document_shared import DocumentSharedDetection
+from detections.document_version_tampering import DocumentVersionByNewPrincipalDetection
 from detections.hybrid_activation import HybridActivationDetection
 from detections.interactive_session_command import InteractiveSessionCommandDetection
 from detections.maintenance_window_task import MaintenanceWindowTaskRunsCodeDetection
 from detections.malicious_document_content import MaliciousDocumentContentDetection
 from detections.public_sharing_enabled import PublicSharingBlockDisabledDetection
+from detections.rare_automation_session_creator import (
+    RareAutomationOrSessionDocumentCreatorDetection,
+)
 from detections.rare_document_creator import RareCommandDocumentCreatorDetection
 from detections.securestring_harvesting import SecureStringHarvestingDetection
 from detections.send_command import SendCommandDetection
@@ -25,6 +29,10 @@ def all_detections() -> tuple[Detection, ...]:
     return (
         SendCommandDetection(),
         RareCommandDocumentCreatorDetection(),
+        # Issue 12 points 1 and 6: beside the seed, before the content and chain detections
+        # that read their verdicts (`prior`).
+        RareAutomationOrSessionDocumentCreatorDetection(),
+        DocumentVersionByNewPrincipalDetection(),
         DistributedCommandDetection(),
         MaliciousDocumentContentDetection(),
         CreatedDocumentExecutedDetection(),

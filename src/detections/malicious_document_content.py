@@ -5,13 +5,13 @@ say) creating a document that downloads and runs a script or reads instance cred
 CloudTrail shows the content, we read it (`content_inspection`) and fire on severe evidence.
 Documents of every type (Command, Automation `aws:executeScript`, a Session document's shell
 profile) and new versions (`UpdateDocument`) are read alike (issue 12 points 1 and 6).
-When the same event already fired the rare-creator detection, that finding carries the content
-evidence and its raised severity, so this one stays silent rather than alert twice.
+When the same event already fired a rare-creator detection (any document type) or the
+new-principal version detection, that finding carries the content evidence and its raised
+severity, so this one stays silent rather than alert twice.
 """
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
 from detections.base import (
@@ -23,16 +23,22 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.content_inspection import ContentReport, escalate, hits_context, inspect_content
-from detections.rare_document_creator import METADATA as RARE_CREATOR
+from detections.content_inspection import escalate, hits_context
 from detections.rare_document_creator import inspect_document
 from detections.resources import created_document_resources
 from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
-from ssm_detect.models.ssm_calls import HIDDEN
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
 from ssm_detect.state import StateSnapshot
+
+CONTENT_CARRIERS = (
+    "AWS.SSM.RareCommandDocumentCreator",
+    "AWS.SSM.RareAutomationOrSessionDocumentCreator",
+    "AWS.SSM.DocumentVersionByNewPrincipal",
+)
+"""Detections that, when they fire on the same event (earlier in the registry), carry the
+content evidence and its raised severity in their own finding: this one then stays silent."""
 
 METADATA = DetectionMetadata(
     id="AWS.SSM.MaliciousDocumentContent",
@@ -84,12 +90,11 @@ class MaliciousDocumentContentDetection(Detection):
     ) -> Verdict | None:
         del settings, state
         call = event.call
-        if (
-            not isinstance(call, CreateDocumentCall | UpdateDocumentCall)
-            or RARE_CREATOR.id in prior
+        if not isinstance(call, CreateDocumentCall | UpdateDocumentCall) or any(
+            d in prior for d in CONTENT_CARRIERS
         ):
             return None
-        report = _inspect(call)
+        report = inspect_document(call)
         if report is None or not report.severe:
             return None
         severity, reasons = escalate(METADATA.severity, report)
@@ -117,16 +122,6 @@ class MaliciousDocumentContentDetection(Detection):
                 "content_truncated": report.truncated,
             },
         )
-
-
-def _inspect(call: CreateDocumentCall | UpdateDocumentCall) -> ContentReport | None:
-    if isinstance(call, CreateDocumentCall):
-        return inspect_document(call)
-    content = call.request.content
-    if content is None or content == HIDDEN:
-        return None
-    # The model bounds the nesting, so this serialises (see rare_document_creator).
-    return inspect_content(content if isinstance(content, str) else json.dumps(content))
 
 
 def _verb(call: CreateDocumentCall | UpdateDocumentCall) -> str:

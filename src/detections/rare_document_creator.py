@@ -25,6 +25,7 @@ from detections.content_inspection import (
 )
 from detections.resources import created_document_resources
 from detections.stateful import Observed, StatefulDetection
+from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.models.ssm_calls import HIDDEN
@@ -122,8 +123,9 @@ class RareCommandDocumentCreatorDetection(StatefulDetection[Sighting, FirstSeenR
         return (verdict,)
 
 
-def visible_content(call: CreateDocumentCall) -> str | None:
-    """The document content when CloudTrail shows it (not hidden, not absent), as text."""
+def visible_content(call: CreateDocumentCall | UpdateDocumentCall) -> str | None:
+    """The document content (created, or a new version's) when CloudTrail shows it (not
+    hidden, not absent), as text."""
     content = call.request.content
     if content is None or content == HIDDEN:
         return None
@@ -132,7 +134,7 @@ def visible_content(call: CreateDocumentCall) -> str | None:
     return content if isinstance(content, str) else json.dumps(content)
 
 
-def inspect_document(call: CreateDocumentCall) -> ContentReport | None:
+def inspect_document(call: CreateDocumentCall | UpdateDocumentCall) -> ContentReport | None:
     content = visible_content(call)
     return inspect_content(content) if content is not None else None
 

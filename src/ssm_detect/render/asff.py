@@ -98,6 +98,8 @@ _API_BY_DETECTION = {
     "AWS.SSM.RareCommandDocumentCreator": "CreateDocument",
     "AWS.SSM.MaliciousDocumentContent": "CreateDocument",
     "AWS.SSM.CreatedDocumentExecuted": "SendCommand",
+    "AWS.SSM.RareAutomationOrSessionDocumentCreator": "CreateDocument",
+    "AWS.SSM.DocumentVersionByNewPrincipal": "UpdateDocument",
     # Issue 12: the call each detection reads first (the finding's own `api_call`, when set,
     # names the one that fired: UpdateAssociation, StartChangeRequestExecution, ...).
     "AWS.SSM.SessionLoggingDisabled": "UpdateDocument",
