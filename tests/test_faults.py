@@ -454,6 +454,7 @@ def table_state(client: Any, table: str, account: str) -> dict[str, Any]:
             if "N" in item.get(wall_clock, {}):
                 del item[wall_clock]
         item.pop("window_id", None)  # hashes the account
+        item.pop("related", None)  # window ids too
         item.pop("lead_finding", None)  # the lead firing, serialised (names the account)
         state[key] = {
             name: sorted(m.replace(account, "ACCOUNT") for m in value["SS"])

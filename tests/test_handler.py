@@ -1,4 +1,5 @@
-"""The Lambda entry point: bad input is skipped and counted, AWS errors are raised."""
+"""The Lambda entry point: bad input is skipped and counted, AWS errors are raised (what the
+Lambda path refuses before parsing: tests/test_envelope.py)."""
 
 from __future__ import annotations
 
@@ -103,20 +104,46 @@ def test_handler_logs_malformed_fields_of_a_judged_event(invoke: Invoke) -> None
     assert "AWS.SSM.SendCommand" in result["findings"]
 
 
-def test_handler_processes_the_rest_of_a_batch_after_bad_records(invoke: Invoke) -> None:
-    good = load_event("panther_send_command_three_instances.json")["detail"]
-    result = invoke({"Records": [{"eventSource": "ssm.amazonaws.com"}, good, "junk"]})
-    assert result["bad_events"] == 2
-    assert set(result["findings"]) == {"AWS.SSM.SendCommand", "AWS.SSM.DistributedCommand"}
+def test_processing_goes_on_after_bad_records_in_a_batch(invoke: Invoke) -> None:
+    """A CloudTrail file's batch with bad records: the rest is judged. The Lambda path refuses
+    such a payload whole (tests/test_envelope.py); the shared loop it uses still copes."""
+    from handler import app  # noqa: PLC0415
+    from handler.telemetry import PowertoolsTelemetry  # noqa: PLC0415
+    from ssm_detect.processing import process_payload  # noqa: PLC0415
+
+    good = load_event("panther_send_command_three_instances.json")
+    assert "refused" in invoke({"Records": [good["detail"]]})
+    wired = app.runtime("111122223333")
+
+    summary = process_payload(
+        {"Records": [{"eventSource": "ssm.amazonaws.com"}, good["detail"], "junk"]},
+        wired.pipeline,
+        wired.dispatcher,
+        PowertoolsTelemetry(app.logger),
+    )
+
+    assert summary.bad_events == 2
+    assert set(summary.findings) == {"AWS.SSM.SendCommand", "AWS.SSM.DistributedCommand"}
 
 
-def test_handler_ignores_non_ssm_events_quietly(
+def test_handler_ignores_a_non_ssm_record_quietly_and_refuses_a_non_ssm_source(
     invoke: Invoke, caplog: pytest.LogCaptureFixture
 ) -> None:
-    result = invoke(load_event("panther_unrelated_describe_instances.json"))
+    """Inside an envelope a rule sends, a record of another service is ignored without a word
+    (the rule's pattern never sends one, but the check is on the record). An envelope from
+    another source (Panther's test 4 as EventBridge would shape it) is not something any rule
+    sends: it is refused, loudly."""
+    describe = load_event("panther_unrelated_describe_instances.json")
+
+    result = invoke(describe | {"source": "aws.ssm"})
     assert result["ignored"] == 1
     assert result["bad_events"] == 0
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+    refused = invoke(describe)
+    assert refused["refused"] == "a source and detail-type no rule sends"
+    assert refused["events_seen"] == 0
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
 
 
 def test_handler_emits_findings_metric_per_detection(

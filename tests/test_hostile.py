@@ -41,6 +41,7 @@ from moto import mock_aws
 from ssm_detect.ingest import MAX_LIST_NESTING, BadEvent, Ignored, records_in, to_event
 from ssm_detect.local_context import LocalLambdaContext
 from ssm_detect.principal import PrincipalKeying
+from ssm_detect.processing import Summary, process_payload
 from ssm_detect.render.asff import CONTEXT_PREFIX
 from ssm_detect.replay.sources import FilteredRecords, Problem, RawRecord, RecordList, read_file
 from ssm_detect.ssm_event import SsmEvent
@@ -233,14 +234,32 @@ def handler(dynamodb_local: DynamoDbLocal) -> Iterator[Handler]:
 
 
 def check_handled(handler: Handler, payload: object) -> dict[str, Any]:
-    """The handler returns (never raises), every record is counted exactly once, and every bad
+    """The handler returns (never raises); a payload no rule sends is refused whole with one log
+    line (handler/envelope.py); otherwise every record is counted exactly once, and every bad
     one is logged as skipped, with its reason."""
     result = handler(payload)
+    lines = handler.log_lines()
+    refused = [line for line in lines if line.get("message", "").startswith("refused event")]
+    assert len(refused) == (1 if "refused" in result else 0)
     assert result["events_seen"] == result["ssm_events"] + result["ignored"] + result["bad_events"]
-    skipped = [line for line in handler.log_lines() if line.get("message") == "skipped bad event"]
+    skipped = [line for line in lines if line.get("message") == "skipped bad event"]
     assert len(skipped) == result["bad_events"]
     assert all(line.get("reason") for line in skipped)
     return result
+
+
+def processed(handler: Handler, payload: object) -> tuple[Summary, list[dict[str, Any]]]:
+    """The payload through the processing loop the Lambda path shares (with the handler's
+    runtime), as replay and tests hand it lists and files the Lambda path refuses."""
+    from handler.telemetry import PowertoolsTelemetry  # noqa: PLC0415
+
+    wired = handler.app.runtime("000000000000")
+    handler.logs.seek(0)
+    handler.logs.truncate()
+    summary = process_payload(
+        payload, wired.pipeline, wired.dispatcher, PowertoolsTelemetry(handler.app.logger)
+    )
+    return summary, handler.log_lines()
 
 
 @examples(200)
@@ -294,7 +313,9 @@ def test_hostile_models_parse_or_reject_with_a_one_line_reason(payload: Any) -> 
 
 
 def test_hostile_huge_batch_is_counted_record_by_record(handler: Handler) -> None:
-    """50,000 records of junk in one S3-style object: all counted, none raised."""
+    """50,000 records of junk in one S3-style object. A direct invoke with it is refused whole
+    (one line, nothing parsed); the processing loop the Lambda path shares counts every record
+    and raises none."""
     junk: list[object] = [
         None,
         1,
@@ -303,9 +324,14 @@ def test_hostile_huge_batch_is_counted_record_by_record(handler: Handler) -> Non
         {"eventSource": 5},
         {"eventSource": "ec2.amazonaws.com"},
     ]
-    result = check_handled(handler, {"Records": junk * 10_000})
-    assert result["events_seen"] == 5 * 10_000  # an empty list holds no record
-    assert result["ignored"] == 2 * 10_000  # an eventSource of 5, and EC2
+    payload = {"Records": junk * 10_000}
+    assert check_handled(handler, payload)["refused"]
+
+    summary, lines = processed(handler, payload)
+    assert summary.events_seen == 5 * 10_000  # an empty list holds no record
+    assert summary.ignored == 2 * 10_000  # an eventSource of 5, and EC2
+    skipped = [x for x in lines if x.get("message") == "skipped bad event"]
+    assert len(skipped) == summary.bad_events == 3 * 10_000
     EXAMPLES["handler: fixed hostile cases"] += 1
 
 
@@ -415,18 +441,18 @@ def _skipped_event_ids(handler: Handler) -> list[str]:
 
 def test_hostile_deeply_nested_payload_is_skipped_not_raised(handler: Handler) -> None:
     """GIVEN a real SendCommand inside 5,000 nested lists (the replay hands ingest such lists
-    from files) WHEN the handler gets it THEN ingest.records_in, which walks lists iteratively
-    and opens at most MAX_LIST_NESTING of them, reports the over-deep list as one bad event
-    with a reason, instead of recursing into RecursionError."""
+    from files; a direct invoke with one is refused before anything is parsed) WHEN the
+    processing loop gets it THEN ingest.records_in, which walks lists iteratively and opens at
+    most MAX_LIST_NESTING of them, reports the over-deep list as one bad event with a reason,
+    instead of recursing into RecursionError."""
     payload: object = TEMPLATES["send_command_success.json"]
     for _ in range(5000):
         payload = [payload]
-    result = check_handled(handler, payload)
-    assert result["bad_events"] == 1
-    assert result["ssm_events"] == 0
-    (skipped,) = [
-        line for line in handler.log_lines() if line.get("message") == "skipped bad event"
-    ]
+    assert check_handled(handler, payload)["refused"]
+    summary, lines = processed(handler, payload)
+    assert summary.bad_events == 1
+    assert summary.ssm_events == 0
+    (skipped,) = [line for line in lines if line.get("message") == "skipped bad event"]
     assert "nested" in skipped["reason"]
 
 
@@ -435,8 +461,8 @@ def test_hostile_payload_nested_within_the_bound_is_processed(handler: Handler) 
     payload: object = TEMPLATES["send_command_success.json"]
     for _ in range(MAX_LIST_NESTING):
         payload = [payload]
-    result = check_handled(handler, payload)
-    assert (result["ssm_events"], result["bad_events"]) == (1, 0)
+    summary, _ = processed(handler, payload)
+    assert (summary.ssm_events, summary.bad_events) == (1, 0)
 
 
 @pytest.mark.parametrize("where", ["parameters", "content"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -102,6 +103,18 @@ def test_ledger_clock_strictly_increases_in_claim_order(ledger: FindingLedger) -
     assert clocks == sorted(set(clocks))
     assert clocks[0] == now
     assert clocks[1] == now + 500
+
+
+def test_ledger_related_windows_are_the_union_over_the_windows_firings(
+    ledger: FindingLedger,
+) -> None:
+    """Out of order, a fan-out can be decided on another event of the window than in order:
+    the window's RelatedFindings must not depend on which one."""
+    ledger.claim(claim("f1", T0))
+    ledger.claim(replace(claim("f2", T0 + 60), related=frozenset({"fanout-window"})))
+    entry = ledger.claim(replace(claim("f3", T0 + 120), related=frozenset({"chain-window"})))
+    assert entry.related == {"fanout-window", "chain-window"}
+    assert ledger.claim(claim("f1", T0)).related == {"fanout-window", "chain-window"}
 
 
 def test_ledger_lead_is_the_smallest_rank_whatever_the_order(ledger: FindingLedger) -> None:

@@ -197,3 +197,37 @@ def test_securityhub_late_retry_of_the_creation_does_not_roll_back_an_update() -
     sink.send([opener])  # the opener's invocation retried late
     (stored,) = hub.findings.values()
     assert json.loads(json.dumps(stored["ProductFields"]))["ssm-detect/count"] == "2"
+
+
+def test_securityhub_update_whose_creation_never_landed_creates_the_record_first() -> None:
+    """The window's first firing claimed, then its invocation failed before importing: a later
+    firing's update would be refused as InvalidInput on every retry (no record to update)."""
+    hub = StrictSecurityHub(SECURITY_ACCOUNT)
+    sink = SecurityHubSink(hub, region=REGION, account=SECURITY_ACCOUNT)  # type: ignore[arg-type]
+    (finding, *_) = findings_of("panther_single_instance_no_cache.json")
+    update = finding.model_copy(
+        update={"recorded_at": NOW, "updated_at": NOW + timedelta(seconds=3), "count": 2}
+    )
+    sink.send([update])
+    (stored,) = hub.findings.values()
+    assert stored["CreatedAt"] < stored["UpdatedAt"]
+    assert json.loads(json.dumps(stored["ProductFields"]))["ssm-detect/count"] == "2"
+
+
+def test_securityhub_refusal_for_another_cause_still_raises_after_the_creation_attempt() -> None:
+    class Refusing(StrictSecurityHub):
+        def batch_import_findings(self, *, Findings: list[dict[str, object]]) -> dict[str, object]:  # noqa: N803
+            self.calls += 1
+            return {
+                "FailedFindings": [{"Id": f["Id"], "ErrorCode": "InvalidInput"} for f in Findings]
+            }
+
+    hub = Refusing(SECURITY_ACCOUNT)
+    sink = SecurityHubSink(hub, region=REGION, account=SECURITY_ACCOUNT)  # type: ignore[arg-type]
+    (finding, *_) = findings_of("panther_single_instance_no_cache.json")
+    update = finding.model_copy(
+        update={"recorded_at": NOW, "updated_at": NOW + timedelta(seconds=3), "count": 2}
+    )
+    with pytest.raises(ImportFailedError, match="InvalidInput"):
+        sink.send([update])
+    assert hub.calls == 3  # the update, the creation, the update again: no loop

@@ -83,6 +83,7 @@ JSON_PARAMETERS = [
     "SuppressionOverridesJson",
     "TrustedAccountsJson",
     "KnownOutputBucketsJson",
+    "ActivationRolesJson",
 ]
 VALID = {
     "AllowlistJson": [
@@ -101,6 +102,12 @@ VALID = {
     "SuppressionOverridesJson": ["{}", '{"AWS.SSM.SendCommand": 240}'],
     "TrustedAccountsJson": ["[]", '["111122223333", "444455556666"]'],
     "KnownOutputBucketsJson": ["[]", '["org-ssm-output-*"]'],
+    "ActivationRolesJson": [
+        "[]",
+        '["SSMServiceRole"]',
+        '["SSMServiceRole", "arn:aws:iam::*:role/HybridNodes*"]',
+        '["*Hybrid*"]',
+    ],
 }
 INVALID = {
     "AllowlistJson": [
@@ -114,6 +121,8 @@ INVALID = {
     "SuppressionOverridesJson": ['{"AWS.SSM.SendCommand": "ten"}', '{"a": -1}', '{"a": 01}'],
     "TrustedAccountsJson": ['"111122223333"', "[111122223333]", "{}"],
     "KnownOutputBucketsJson": ['"bucket"', "[bucket]"],
+    # a role name where a list belongs; a pattern that allows every role; an empty pattern
+    "ActivationRolesJson": ['"SSMServiceRole"', '["*"]', '["SSMServiceRole", "?*"]', '[""]', "{}"],
 }
 
 
@@ -417,3 +426,21 @@ def test_template_code_signing_is_optional_and_enforced_when_set(
     assert config["Condition"] == "HasCodeSigning"
     assert config["Properties"]["CodeSigningPolicies"]["UntrustedArtifactOnDeployment"] == "Enforce"
     assert not _condition_value(template, "HasCodeSigning", {})
+
+
+def test_template_redaction_parameter_reaches_the_email_and_slack_renderer(
+    template: dict[str, object], aws: None
+) -> None:
+    """Issue 14.2: the redaction switch is a deploy-time choice, not only an environment edit."""
+    parameter = template["Parameters"]["RedactContentInNotifications"]  # type: ignore[index]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("false", ["true", "false"])
+    name = _environment_variable(template, "RedactContentInNotifications")
+    for value, redacts in (("true", True), ("false", False)):
+        env = {
+            "FINDINGS_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:t",
+            "STATE_TABLE_NAME": "state",
+            name: value,
+        }
+        runtime = wiring.lambda_runtime(env, None, "111122223333")  # type: ignore[arg-type]
+        (sns,) = runtime.dispatcher.notifiers
+        assert sns._options.redact_content is redacts  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ cut says `state_capped` in its finding.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
@@ -32,7 +32,7 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.context import reached_instances, send_command_context
+from detections.context import reached_instances
 from detections.evidence import contributing_event
 from detections.resources import (
     document_resource,
@@ -57,16 +57,17 @@ from ssm_detect.state.distinct_window import (
     Window,
 )
 
-CALLS = "calls"  # "<epoch>|<event id>|<region>"
+CALLS = "calls"  # "<epoch>|<event id>|<region>|<document name>"
 INSTANCES = "instances"  # "<epoch>|<event id>|<instance id>"
 UNBOUNDED = "unbounded"  # "<epoch>|<event id>|<target>": tag / resource-group / wildcard targets
 # The attribute names the deployed items use, so no state is lost on upgrade.
 SET_NAMES = SetNames(events=CALLS, members=INSTANCES, unknown=UNBOUNDED)
 
 # The block's bounds (module docstring). With CloudTrail's shapes (36-character event ids, 19- or
-# 20-character instance ids) a call member is ~60 bytes with its region, an instance member 68
-# and an unknown-size target member at most 305 (its description is cut to 256): at the hard
-# limits the item is at most 1,250 x 60 + 1,350 x 68 + 135 x 305 bytes, about 207 KB.
+# 20-character instance ids) a call member is ~60 bytes with its region plus its document's name
+# (cut to the block's 64-character note), at most ~125; an instance member 68 and an unknown-size
+# target member at most 305 (its description is cut to 256): at the hard limits the item is at
+# most 1,250 x 125 + 1,350 x 68 + 135 x 305 bytes, about 290 KB (DynamoDB's limit: 400 KB).
 # Between a bound and its limit is room for one prune batch plus one call's members, so a lone
 # writer never meets the limit; the rest is for concurrent writers ahead of their prunes.
 KEEP_MEMBERS = {CALLS: 1_000, INSTANCES: 1_000, UNBOUNDED: 64}
@@ -149,6 +150,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
                 members=explicit,
                 unknown=unbounded,
                 origin=event.record.aws_region,
+                note=_short_name(call.document_name),
             ),
         )
 
@@ -164,18 +166,25 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
             return ()
         threshold = settings.fanout_threshold
         return tuple(
-            _verdict(event, call, settings, window)
+            _verdict(event, settings, window)
             for window in reading
             if len(window.members) > threshold or window.unknown
         )
 
 
-def _verdict(event: SsmEvent, call: SendCommandCall, settings: Settings, window: Window) -> Verdict:
+def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
     severity, reasons = _severity(window)
     account = event.account_id
     decisive = window.end.event_id  # the call that closes the window
     listed = window.members[:_MAX_CONTEXT_IDS]
-    context = send_command_context(event, call) | {
+    # The window's facts only, never the deciding call's (its id, comment, document, source
+    # address): out of order a window is decided by whichever of its events arrives last, and
+    # the finding must be the same in every order. Each call is its own SendCommand finding,
+    # linked through RelatedFindings.
+    context: dict[str, Any] = {
+        "closing_event_id": decisive,
+        "document_name": window.end.note or None,
+        "documents": list(dict.fromkeys(e.note for e in window.events if e.note))[:10],
         "distinct_instances": len(window.members),
         "window_instance_ids": list(listed),
         "unknown_size_targets": list(window.unknown),
@@ -202,8 +211,12 @@ def _verdict(event: SsmEvent, call: SendCommandCall, settings: Settings, window:
         for i in listed
     )
     document = (
-        (document_resource(call.document_name, event.record.aws_region, account, partition),)
-        if call.document_name
+        (
+            document_resource(
+                window.end.note, window.end.origin or event.record.aws_region, account, partition
+            ),
+        )
+        if window.end.note
         else ()
     )
     targets = tuple(Resource(type=ResourceType.TARGET, id=t[:256]) for t in window.unknown[:10])
@@ -246,3 +259,9 @@ def _datetime(epoch: int) -> datetime:
 
 def _iso(epoch: int) -> str:
     return _datetime(epoch).isoformat().replace("+00:00", "Z")
+
+
+def _short_name(document: str | None) -> str:
+    """The document's name as the finding shows it (an ARN reduced to its name)."""
+    name = document or ""
+    return name.rsplit("/", 1)[-1] if name.startswith("arn:") else name

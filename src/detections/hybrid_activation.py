@@ -17,10 +17,14 @@ Fires HIGH when either holds, the reasons saying which:
 A known activator handing out an allowed role is not reported. The registration limit and the
 expiry are in the finding (a limit of 1,000 is a fleet's worth of machines).
 
-Not done here: linking the activation to the first `mi-` node that registers with it. The agent's
-registration is not an API call the customer's CloudTrail records in a shape we have seen, so the
-finding carries the activation id for the responder to look up (ssm:DescribeInstanceInformation
-with the `ActivationIds` filter).
+Not done here: linking the activation to the first `mi-` node that registers with it. We looked
+for the CloudTrail shape of the agent's registration (`RegisterManagedInstance`, an IAM action
+the agent needs) and of a node's first call (`UpdateInstanceInformation` by the activation's
+role with session name `mi-...`) in AWS's documentation and public sample records and found no
+record to build an event file from; and `UpdateInstanceInformation` is every managed node's
+heartbeat (every few minutes, EC2 instances included), so matching it would cost an invocation
+per node per heartbeat. No event name is added for it. The finding carries the activation id,
+and the runbook the lookup (ssm:DescribeInstanceInformation with the `ActivationIds` filter).
 """
 
 from __future__ import annotations

@@ -3,17 +3,26 @@
 `StartSession` with a port-forwarding document makes a managed node a relay: no inbound rule,
 no bastion, no SSH key, and CloudTrail shows where the tunnel leads (`host`, `portNumber`).
 - **Through the node to another host** (`AWS-StartPortForwardingSessionToRemoteHost`, or any
-  session document given a `host`): MEDIUM, reported with host and port; HIGH when the host is
-  outside private address space (a public IP: the node becomes an egress proxy) or link-local
-  (169.254.169.254, fd00:ec2::254: the node's instance credentials through the tunnel).
+  session document given a `host`): HIGH when the host is outside private address space (a
+  public IP: the node becomes an egress proxy) or link-local (169.254.169.254, fd00:ec2::254:
+  the node's instance credentials through the tunnel); MEDIUM for a host name we cannot place
+  (it may lead outside the VPC); MEDIUM for a host inside the VPC **only when the principal is
+  rare**. An operator who tunnels to the same private database every day is not reported.
 - **To a port on the node itself** (`AWS-StartPortForwardingSession`, `AWS-StartSSHSession`, or
-  a custom document with `portNumber`): LOW, and only for ports that are a remote-access or data
-  service (SSH, RDP, WinRM, databases, caches, Docker, Kubernetes): a tunnel to 8080 is how
-  developers look at a web app and is not reported.
+  a custom document with `portNumber`): LOW, raised to MEDIUM for a rare principal, and only for
+  ports that are a remote-access or data service (SSH, RDP, WinRM, databases, caches, Docker,
+  Kubernetes): a tunnel to 8080 is how developers look at a web app and is not reported.
+
+Rare: the principal opened no port-forwarding session (any of the above, reported or not)
+within the history window before this one. The shared first-seen block
+(`ssm_detect.state.first_seen`), keyed by account + principal, as the rare document creator and
+the activator; every port-forwarding session refreshes it, a shell session neither reads nor
+writes it (no state call). A session whose caller could not be read is judged as rare, and the
+finding says why (fail toward detection).
 
 Host names are not resolved (detections do no I/O): a name is "private" when it ends in a suffix
 that only resolves inside a VPC (`.internal`, RDS/ElastiCache/Redshift/DocumentDB endpoints, ...)
-and "not resolved" otherwise; neither raises the severity, the finding names the host.
+and "not resolved" otherwise; the finding names the host.
 """
 
 from __future__ import annotations
@@ -24,17 +33,39 @@ from typing import ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
+    NO_PRIOR,
     AttackRef,
-    CallDetection,
     DetectionMetadata,
+    OfCall,
+    Prior,
     Verdict,
 )
 from detections.session_context import session_context, session_resources
+from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Severity
+from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent, StartSessionCall
+from ssm_detect.state import StateSnapshot
+from ssm_detect.state.block import StateKey
+from ssm_detect.state.first_seen import FirstSeen, FirstSeenReading, Sighting
 
 SSH_SESSION_DOCUMENT = "AWS-StartSSHSession"
+# AWS's port-forwarding documents: a session with one of them is a tunnel even when it names
+# no port (the documents' defaults apply).
+PORT_FORWARDING_DOCUMENTS = frozenset(
+    {
+        SSH_SESSION_DOCUMENT,
+        "AWS-StartPortForwardingSession",
+        "AWS-StartPortForwardingSessionToRemoteHost",
+        "AWS-StartPortForwardingSessionToSocket",
+    }
+)
+# Where a remote host is inside the VPC (or is the node itself): reported only for a rare
+# principal. Every other scope (public, metadata, link-local, an unplaced name) is reported.
+INSIDE_SCOPES = frozenset({"private", "loopback", "unspecified"})
+# A caller we could not read cannot be looked up: judged as a first tunnel (fail toward detection).
+UNKEYED_READING = FirstSeenReading(first=True, previous=None)
 # The service each port usually carries: a tunnel to one is remote access or data access.
 SENSITIVE_PORTS = {
     22: "SSH",
@@ -88,7 +119,8 @@ METADATA = DetectionMetadata(
     title="SSM Session Manager port-forwarding tunnel opened",
     description=(
         "A principal opened a Session Manager port-forwarding session: the managed node relays "
-        "traffic to another host or to a remote-access or database port on itself."
+        "traffic to a host outside the VPC, to a host inside it for a principal that opened no "
+        "tunnel within the history window, or to a remote-access or database port on itself."
     ),
     severity=Severity.MEDIUM,
     # T1651 too: the tunnel is opened through SSM's own remote-administration channel.
@@ -115,9 +147,11 @@ METADATA = DetectionMetadata(
         "https://attack.mitre.org/techniques/T1572/",
     ),
     false_positives=(
-        "Engineers reaching a private database or cache through a jump node (remote host in "
-        "the VPC, MEDIUM).",
-        "SSH or RDP over Session Manager by the node's administrators (LOW).",
+        "An engineer's first tunnel in the history window to a private database or cache "
+        "through a jump node (MEDIUM once; their later tunnels inside the VPC are not "
+        "reported).",
+        "SSH or RDP over Session Manager by the node's administrators (LOW; MEDIUM the first "
+        "time in the history window).",
     ),
     runbook=(
         "Confirm with the principal why it tunnelled to this host and port. For a public host, "
@@ -142,44 +176,103 @@ class Tunnel:
     "unspecified", "name (not resolved)"."""
 
 
-class SessionTunnelDetection(CallDetection[StartSessionCall]):
+class SessionTunnelDetection(
+    OfCall[StartSessionCall], StatefulDetection[Sighting, FirstSeenReading]
+):
     metadata: ClassVar[DetectionMetadata] = METADATA
     call_type: ClassVar[type] = StartSessionCall
 
-    def judge(self, event: SsmEvent, call: StartSessionCall, settings: Settings) -> Verdict | None:
-        del settings
+    def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
+        """Successful port-forwarding sessions only: a shell costs no state call."""
+        call = self.call_of(event)
+        return super().applies_to(event, settings) and call is not None and is_port_forwarding(call)
+
+    def block(self, settings: Settings) -> FirstSeen:
+        return FirstSeen(settings.history_window, attribute="tunnels")
+
+    def observe(self, event: SsmEvent, settings: Settings, prior: Prior) -> Observed[Sighting]:
+        del settings, prior
+        return Observed(
+            StateKey("tunneller", event.account_id, event.principal.key),
+            Sighting(to_epoch(event.record.event_time), event.event_id),
+        )
+
+    def evaluate_all(
+        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    ) -> tuple[Verdict, ...]:
+        if event.unkeyed_reason is not None:
+            # No key, so no history to read: a public-host tunnel must still be reported.
+            return self.judge(event, settings, UNKEYED_READING, prior)
+        return super().evaluate_all(event, settings, state, prior)
+
+    def judge(
+        self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior
+    ) -> tuple[Verdict, ...]:
+        del prior
+        call = self.call_of(event)
+        if call is None:
+            return ()
         tunnel = tunnel_of(call)
         if tunnel is None:
-            return None
-        severity, reasons = _severity(tunnel, event)
-        where = (
-            f"{tunnel.host}:{tunnel.port}"
-            if tunnel.kind == "remote_host"
-            else f"port {tunnel.port}"
-        )
-        service = f" ({tunnel.service})" if tunnel.service else ""
-        return Verdict(
-            summary=(
-                f"{event.principal.key} tunnelled through {call.target or 'a managed node'} "
-                f"to {where}{service}"
-            ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=event.record.event_time,
-            last_seen=event.record.event_time,
-            severity=severity,
-            severity_reasons=reasons,
-            resources=session_resources(event, call),
-            context=session_context(event, call)
-            | {
-                "tunnel_kind": tunnel.kind,
-                "remote_host": tunnel.host,
-                "remote_port": tunnel.port,
-                "local_port": _first(call.parameter("localPortNumber")),
-                "port_service": tunnel.service,
-                "remote_host_scope": tunnel.scope,
-            },
-        )
+            return ()
+        rarity = _rarity(event, reading, settings.history_window.days)
+        weighed = _severity(tunnel, rarity)
+        if weighed is None:
+            return ()
+        severity, reasons = weighed
+        if event.principal.is_aws_service:
+            # Fleet Manager's remote desktop runs through ssm-guiconnect on a person's behalf:
+            # the person is the principal; the severity stays, the reason says how it was opened.
+            reasons += ("opened through an AWS service on the principal's behalf",)
+        return (_verdict(event, call, tunnel, (severity, reasons), reading),)
+
+
+def _verdict(
+    event: SsmEvent,
+    call: StartSessionCall,
+    tunnel: Tunnel,
+    weighed: tuple[Severity, tuple[str, ...]],
+    reading: FirstSeenReading,
+) -> Verdict:
+    severity, reasons = weighed
+    where = (
+        f"{tunnel.host}:{tunnel.port}" if tunnel.kind == "remote_host" else f"port {tunnel.port}"
+    )
+    service = f" ({tunnel.service})" if tunnel.service else ""
+    return Verdict(
+        summary=(
+            f"{event.principal.key} tunnelled through {call.target or 'a managed node'} "
+            f"to {where}{service}"
+        ),
+        decisive_event_id=event.event_id,
+        event_ids=(event.event_id,),
+        first_seen=event.record.event_time,
+        last_seen=event.record.event_time,
+        severity=severity,
+        severity_reasons=reasons,
+        resources=session_resources(event, call),
+        context=session_context(event, call)
+        | {
+            "tunnel_kind": tunnel.kind,
+            "remote_host": tunnel.host,
+            "remote_port": tunnel.port,
+            "local_port": _first(call.parameter("localPortNumber")),
+            "port_service": tunnel.service,
+            "remote_host_scope": tunnel.scope,
+            "first_tunnel_in_window": reading.first,
+            "previous_tunnel_event_id": reading.previous.event_id if reading.previous else None,
+        },
+    )
+
+
+def is_port_forwarding(call: StartSessionCall) -> bool:
+    """Whether a session forwards a port (reported or not): what makes a principal a known
+    tunnel user. Shell and interactive-command sessions are not."""
+    return (
+        call.document_name in PORT_FORWARDING_DOCUMENTS
+        or bool(call.parameter("host"))
+        or bool(call.parameter("portNumber"))
+    )
 
 
 def tunnel_of(call: StartSessionCall) -> Tunnel | None:
@@ -221,24 +314,36 @@ def _address_scope(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
     return next((scope for scope, holds in checks if holds), "public")
 
 
-def _severity(tunnel: Tunnel, event: SsmEvent) -> tuple[Severity, tuple[str, ...]]:
+def _rarity(event: SsmEvent, reading: FirstSeenReading, days: int) -> str | None:
+    """Why the principal counts as rare, or None when it tunnelled within the window."""
+    if event.unkeyed_reason is not None:
+        return f"the caller could not be read ({event.unkeyed_reason}): judged as a first tunnel"
+    if reading.first:
+        return f"no port-forwarding session by this principal in the previous {days} days"
+    return None
+
+
+def _severity(tunnel: Tunnel, rarity: str | None) -> tuple[Severity, tuple[str, ...]] | None:
+    """Severity and its reasons, or None when the tunnel is not worth reporting."""
     if tunnel.kind == "local_port":
-        severity = Severity.LOW
-        reasons = [f"LOW: tunnel to {tunnel.service} on the node itself"]
-    else:
-        severity = METADATA.severity
-        reasons = []
-        if tunnel.scope == "public":
-            severity = Severity.HIGH
-            reasons.append("raised to HIGH: remote host is a public address (egress proxy)")
-        elif tunnel.scope in {"instance-metadata", "link-local"}:
-            severity = Severity.HIGH
-            reasons.append(f"raised to HIGH: remote host is {tunnel.scope} (node credentials)")
-    if event.principal.is_aws_service:
-        # Fleet Manager's remote desktop runs through ssm-guiconnect on a person's behalf: the
-        # person is the principal; the severity stays, the reason says how it was opened.
-        reasons.append("opened through an AWS service on the principal's behalf")
-    return severity, tuple(reasons)
+        if rarity is None:
+            return Severity.LOW, (f"LOW: tunnel to {tunnel.service} on the node itself",)
+        return Severity.MEDIUM, (f"raised to MEDIUM: {rarity}",)
+    rare = (rarity,) if rarity else ()
+    if tunnel.scope == "public":
+        return Severity.HIGH, (
+            "raised to HIGH: remote host is a public address (egress proxy)",
+            *rare,
+        )
+    if tunnel.scope in {"instance-metadata", "link-local"}:
+        return Severity.HIGH, (
+            f"raised to HIGH: remote host is {tunnel.scope} (node credentials)",
+            *rare,
+        )
+    if tunnel.scope in INSIDE_SCOPES:
+        # Inside the VPC: the everyday jump to a private database, unless the principal is rare.
+        return (METADATA.severity, rare) if rare else None
+    return METADATA.severity, (f"remote host {tunnel.host} is a name we cannot place", *rare)
 
 
 def _service(port: str | None) -> str | None:

@@ -19,6 +19,7 @@ with collector_paused():
     from aws_lambda_powertools.metrics import MetricUnit
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from handler.envelope import refusal_of, refuse
     from handler.telemetry import PowertoolsTelemetry, publish_metrics
     from ssm_detect.heartbeat import (
         Beat,
@@ -80,6 +81,9 @@ def account_of(context: LambdaContext) -> str:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
+    refusal = refusal_of(event)  # only what the template's rules send (handler/envelope.py)
+    if refusal is not None:
+        return refuse(refusal, logger, metrics)
     wired = runtime(account_of(context))
     if wired.setting_problems:
         # Every invocation, so the alarm stays raised for as long as the setting is broken.

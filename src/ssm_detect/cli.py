@@ -592,10 +592,15 @@ def _invoke(args: argparse.Namespace) -> int:
 
 def _invoke_handler(payload: object, table: str) -> int:
     from handler.app import lambda_handler  # noqa: PLC0415
+    from handler.envelope import as_eventbridge_event  # noqa: PLC0415
     from ssm_detect.local_context import LocalLambdaContext  # noqa: PLC0415
     from ssm_detect.state.tables import ensure_state_table  # noqa: PLC0415
     from ssm_detect.wiring import dynamodb_client  # noqa: PLC0415
 
+    if isinstance(payload, dict) and "eventSource" in payload and "detail" not in payload:
+        # The function accepts only what its rules send: give a bare record their envelope.
+        sys.stderr.write("invoke: a bare CloudTrail record, wrapped as EventBridge sends it\n")
+        payload = as_eventbridge_event(payload)
     ensure_state_table(dynamodb_client(), table)
     result = lambda_handler(payload, LocalLambdaContext())
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

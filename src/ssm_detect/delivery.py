@@ -235,6 +235,7 @@ class Dispatcher:
                 lead_rank=lead_rank(finding),
                 lead=freeze(finding),
                 now_ms=int(self._clock().timestamp() * 1000),
+                related=frozenset(finding.related_ids),
             )
         )
         return _Claimed(finding, entry, window.key)
@@ -281,19 +282,39 @@ def window_of(finding: Finding, settings: Settings) -> Window:
 
 
 def related(group: Sequence[Finding], settings: Settings) -> list[Finding]:
-    """The findings of one event, each naming the windows of the others (RelatedFindings)."""
+    """The findings of one event, each naming the windows of the others decided on the same
+    decisive event (RelatedFindings). A late event can decide a later event's window (a fan-out
+    it completes): that finding is about the later event, not about the late one's own."""
     ids = [window_of(f, settings).id for f in group]
+    decisive = [_decisive(f) for f in group]
     return [
-        f.model_copy(update={"related_ids": tuple(dict.fromkeys(i for i in ids if i != own))})
-        for f, own in zip(group, ids, strict=True)
+        f.model_copy(
+            update={
+                "related_ids": tuple(
+                    dict.fromkeys(
+                        i
+                        for i, d in zip(ids, decisive, strict=True)
+                        if i != own and d == decisive[n]
+                    )
+                )
+            }
+        )
+        for n, (f, own) in enumerate(zip(group, ids, strict=True))
     ]
 
 
+_MOST_EVENTS = 999_999
+
+
 def lead_rank(finding: Finding) -> str:
-    """The lead order (smallest leads): highest severity, then earliest event, then event id."""
+    """The lead order (smallest leads): highest severity, then earliest event, then event id,
+    then the most contributing events. The last matters for stateful firings: a window decided
+    before all of its events had arrived fires again, complete, when the last one arrives (same
+    decisive event, same member); the complete version must lead in every arrival order."""
     highest = len(Severity) - 1
     epoch = to_epoch(finding.last_seen)
-    return f"{highest - finding.severity.rank}|{epoch:011d}|{_decisive(finding)}"
+    fewer = _MOST_EVENTS - min(len(finding.event_ids), _MOST_EVENTS)
+    return f"{highest - finding.severity.rank}|{epoch:011d}|{_decisive(finding)}|{fewer:06d}"
 
 
 def freeze(finding: Finding) -> bytes:
@@ -353,8 +374,11 @@ def consolidate(finding: Finding, entry: LedgerEntry) -> Finding:
     event_ids = (*before, *finding.event_ids, *after)
     created = _from_ms(entry.created_ms) if entry.created_ms else None
     updated = _from_ms(entry.clock_ms) if entry.clock_ms else created
-    if entry.count == 1:
-        updated = created  # a creation: Security Hub's CreatedAt == UpdatedAt
+    if entry.count == 1 and entry.clock_ms <= entry.created_ms:
+        # A creation: Security Hub's CreatedAt == UpdatedAt. A window of one firing whose clock
+        # moved on was claimed again (a redelivery, or the same decision made complete by a late
+        # event, which may take the lead): that is an update, and must be newer to count.
+        updated = created
     return finding.model_copy(
         update={
             "id": entry.window_id,
@@ -362,6 +386,7 @@ def consolidate(finding: Finding, entry: LedgerEntry) -> Finding:
             "first_seen": min(finding.first_seen, _datetime(min(times))),
             "last_seen": max(finding.last_seen, _datetime(max(times))),
             "event_ids": event_ids[-MAX_EVENT_IDS:],
+            "related_ids": tuple(sorted(entry.related | set(finding.related_ids))),
             "recorded_at": created,
             "updated_at": updated,
         }

@@ -61,6 +61,8 @@ class WindowClaim:
     """The firing, serialised: kept as the window's lead if it leads."""
     now_ms: int
     """Wall clock (milliseconds): the record's CreatedAt and clock, the item's expiry."""
+    related: frozenset[str] = frozenset()
+    """The windows of the other findings the firing's event decided (RelatedFindings)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ class LedgerEntry:
     lead: bytes = b""
     overflow: int = 0
     """Firings counted past the member cap (see the DynamoDB ledger)."""
+    related: frozenset[str] = frozenset()
+    """Every window related to any firing of this one: the record's RelatedFindings, the same
+    whichever event decided the related finding (arrival order can move it between events)."""
 
     @property
     def count(self) -> int:

@@ -72,6 +72,8 @@ class DynamoDbLedger:
 
     def _join_request(self, claim: WindowClaim, *, catch_up: bool) -> dict[str, Any]:
         clock = "window_clock = window_clock + :one" if catch_up else "window_clock = :now"
+        # A string set cannot be empty: the attribute is added only by claims that name one.
+        related = ", related :r" if claim.related else ""
         condition = (
             "(attribute_not_exists(members) OR size(members) < :cap OR contains(members, :m1))"
         )
@@ -81,7 +83,7 @@ class DynamoDbLedger:
             "TableName": self._table,
             "Key": {KEY_ATTRIBUTE: {"S": claim.key}},
             "UpdateExpression": (
-                f"ADD members :m SET {clock}, #ttl = :ttl, window_id = :id, "
+                f"ADD members :m{related} SET {clock}, #ttl = :ttl, window_id = :id, "
                 "created = if_not_exists(created, :now), "
                 "lead_rank = if_not_exists(lead_rank, :rank), "
                 "lead_finding = if_not_exists(lead_finding, :lead)"
@@ -98,6 +100,7 @@ class DynamoDbLedger:
                 ":rank": {"S": claim.lead_rank},
                 ":lead": {"B": claim.lead},
                 **({":one": {"N": "1"}} if catch_up else {}),
+                **({":r": {"SS": sorted(claim.related)}} if claim.related else {}),
             },
             "ReturnValues": "ALL_NEW",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -281,6 +284,7 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
         lead_rank=item.get("lead_rank", {}).get("S", ""),
         lead=bytes(lead),
         overflow=_number(item, "overflow") or 0,
+        related=_strings(item, "related"),
     )
 
 

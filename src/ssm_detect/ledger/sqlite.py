@@ -9,6 +9,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +30,9 @@ CREATE TABLE IF NOT EXISTS ledger_window (
     pk TEXT PRIMARY KEY, window_id TEXT NOT NULL, members TEXT NOT NULL,
     notified TEXT NOT NULL, created INTEGER NOT NULL, clock INTEGER NOT NULL,
     lead_rank TEXT NOT NULL, lead BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_related (
+    pk TEXT NOT NULL, related TEXT NOT NULL, PRIMARY KEY (pk, related)
 );
 CREATE TABLE IF NOT EXISTS ledger_lease (
     pk TEXT NOT NULL, sink TEXT NOT NULL, owner TEXT NOT NULL, until_ms INTEGER NOT NULL,
@@ -72,6 +76,12 @@ class SqliteLedger:
             clock_ms=row[4],
             lead_rank=row[5],
             lead=bytes(row[6]),
+            related=frozenset(
+                r
+                for (r,) in self._db.execute(
+                    "SELECT related FROM ledger_related WHERE pk = ?", (key,)
+                )
+            ),
         )
 
     def claim(self, claim: WindowClaim) -> LedgerEntry:
@@ -98,7 +108,13 @@ class SqliteLedger:
                 clock_ms=max(claim.now_ms, held.clock_ms + 1) + (1 if leads else 0),
                 lead_rank=claim.lead_rank if leads else held.lead_rank,
                 lead=claim.lead if leads else held.lead,
+                related=held.related,
             )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO ledger_related (pk, related) VALUES (?, ?)",
+            [(claim.key, r) for r in sorted(claim.related)],
+        )
+        entry = replace(entry, related=entry.related | claim.related)
         self._db.execute(
             "INSERT OR REPLACE INTO ledger_window"
             " (pk, window_id, members, notified, created, clock, lead_rank, lead)"

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 BATCH_SIZE = 100
 _NOT_ENABLED = frozenset({"InvalidAccessException", "InvalidAccess"})
+_INVALID_INPUT = "InvalidInput"
 
 
 class ImportFailedError(Exception):
@@ -93,12 +94,42 @@ class SecurityHubSink:
             self._disable(f"{failed[0].get('ErrorCode')}: {failed[0].get('ErrorMessage', '')}")
             return False
         if failed:
+            failed = self._create_then_update(batch, failed)
+        if failed:
             details = "; ".join(
                 f"{f.get('Id')}: {f.get('ErrorCode')} {f.get('ErrorMessage', '')}"[:300]
                 for f in failed[:5]
             )
             raise ImportFailedError(f"{len(failed)} of {len(batch)} findings failed: {details}")
         return True
+
+    def _create_then_update(self, batch: list[dict[str, Any]], failed: list[Any]) -> list[Any]:
+        """Updates refused because their finding does not exist yet, imported again after a
+        creation of the same record; returns what still fails.
+
+        The window's first firing creates its record (CreatedAt == UpdatedAt). When that import
+        never happened (its invocation failed after claiming, or is still waiting on a send
+        lease) a later firing's update is refused as InvalidInput, and its retries would be
+        refused the same way for ever. A creation stamped with the window's CreatedAt is what
+        the first firing would have sent; where the record does exist, Security Hub ignores
+        it (its UpdatedAt is older) and the refusal had another cause, which the second import
+        reports again."""
+        by_id = {str(d["Id"]): d for d in batch}
+        refused = [
+            by_id[str(f.get("Id"))]
+            for f in failed
+            if f.get("ErrorCode") == _INVALID_INPUT
+            and str(f.get("Id")) in by_id
+            and by_id[str(f.get("Id"))]["CreatedAt"] != by_id[str(f.get("Id"))]["UpdatedAt"]
+        ]
+        if not refused:
+            return failed
+        creations = [{**d, "UpdatedAt": d["CreatedAt"]} for d in refused]
+        self._client.batch_import_findings(Findings=creations)  # type: ignore[arg-type]
+        again = self._client.batch_import_findings(Findings=refused)  # type: ignore[arg-type]
+        retried = {str(d["Id"]) for d in refused}
+        others = [f for f in failed if str(f.get("Id")) not in retried]
+        return [*others, *again.get("FailedFindings", [])]
 
     def _disable(self, reason: str) -> None:
         self.unavailable = reason

@@ -3,7 +3,8 @@
 The fan-out shape (instances per principal for commands; later targets for sessions, parameter
 names for secret reads). Each event contributes itself, the members it names, and the "unknown"
 reaches it cannot enumerate (a tag or wildcard target). The item holds three sets:
-- events   `"<epoch>|<event id>|<origin>"` (origin: the event's region, for links);
+- events   `"<epoch>|<event id>|<origin>|<note>"` (origin: the event's region, for links;
+  note: one short fact about the call a finding names, e.g. the document it ran);
 - members  `"<epoch>|<event id>|<member>"`;
 - unknown  `"<epoch>|<event id>|<description>"`.
 One atomic union adds an event's members and returns the whole item.
@@ -45,6 +46,7 @@ from ssm_detect.state.base import StatePrune, StateSnapshot, StateUpdate
 from ssm_detect.state.block import LATENESS, Block, StateKey
 
 EVENTS, MEMBERS, UNKNOWN = "events", "members", "unknown"
+NOTE_CHARS = 64
 # Pruning waits until enough members are stale to be worth a second call. A prune names the
 # members it deletes; bounding them bounds the request (an oversized item shrinks over a few
 # events instead of in one oversized request).
@@ -63,6 +65,9 @@ class Contribution:
     """Reaches of unknown size (each a short description)."""
     origin: str = ""
     """Where the event happened (its region), kept so a finding can link each event."""
+    note: str = ""
+    """One short fact about the event a finding names (cut to NOTE_CHARS): kept with the event,
+    so a window decided by a later-arriving event still names it."""
 
 
 @dataclass(frozen=True, order=True)
@@ -70,6 +75,7 @@ class EventRef:
     epoch: int
     event_id: str
     origin: str = field(default="", compare=False)
+    note: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,12 @@ class DistinctInWindow(Block[Contribution, tuple[Window, ...]]):
         events = [_event_ref(m) for m in members.decode_all(held[EVENTS])]
         reached = [_by_event(m) for m in members.decode_all(held[MEMBERS])]
         unknown = [_by_event(m) for m in members.decode_all(held[UNKNOWN])]
-        me = EventRef(observation.epoch, observation.event_id, observation.origin)
+        me = EventRef(
+            observation.epoch,
+            observation.event_id,
+            observation.origin,
+            observation.note[:NOTE_CHARS],
+        )
         closing = sorted({me} | {e for e in events if me < e and e.epoch <= me.epoch + length})
         origin = {(e.epoch, e.event_id): e for e in events}
         windows = []
@@ -206,7 +217,9 @@ class DistinctInWindow(Block[Contribution, tuple[Window, ...]]):
             reached = reached[: self.bounds.stored_per_event.get(MEMBERS, len(reached))]
             unknown = unknown[: self.bounds.stored_per_event.get(UNKNOWN, len(unknown))]
         epoch, event = observation.epoch, members.event_field(observation.event_id)
-        origin = f"|{observation.origin}" if observation.origin else ""
+        origin = f"|{observation.origin}" if observation.origin or observation.note else ""
+        if observation.note:
+            origin += "|" + members.event_field(observation.note[:NOTE_CHARS])
         return {
             EVENTS: frozenset({members.encode(epoch, event + origin)}),
             MEMBERS: frozenset(members.encode(epoch, f"{event}|{m}") for m in reached),
@@ -224,9 +237,11 @@ class DistinctInWindow(Block[Contribution, tuple[Window, ...]]):
 
 
 def _event_ref(member: tuple[int, str]) -> EventRef:
-    """`(epoch, "<event id>|<origin>")`; members written before origins were kept have none."""
-    event, _, origin = member[1].partition("|")
-    return EventRef(member[0], members.event_id_of(event), origin)
+    """`(epoch, "<event id>|<origin>|<note>")`; members written before origins or notes were
+    kept have none."""
+    event, _, rest = member[1].partition("|")
+    origin, _, note = rest.partition("|")
+    return EventRef(member[0], members.event_id_of(event), origin, members.event_id_of(note))
 
 
 def _by_event(member: tuple[int, str]) -> tuple[tuple[int, str], str]:
