@@ -105,4 +105,6 @@ def test_dynamodb_local_invoke_really_reaches_dynamodb_local(
     invoke(manifest.load_event("panther_send_command_three_instances.json"))
     items = dynamodb_local.client().scan(TableName=local_table)["Items"]
     kinds = sorted(item["pk"]["S"].split("#")[0] for item in items)
-    assert kinds == ["fanout", "ledger", "ledger"]
+    # A person's SendCommand: its fan-out and probing windows (issue 12 point 7), and the
+    # ledger windows of its two findings.
+    assert kinds == ["fanout", "ledger", "ledger", "probing"]

@@ -25,13 +25,20 @@ SEND_COMMAND = "panther_send_command_three_instances.json"
 
 
 def lambda_rules() -> list[dict[str, Any]]:
-    """Every EventBridge rule of template.yaml that targets the detector function."""
+    """Every EventBridge rule of template.yaml with the detector function among its targets."""
     rules = cfn.of_type(cfn.load(), "AWS::Events::Rule").values()
     return [
         r["Properties"]
         for r in rules
-        if any(t.get("Id") == "detector" for t in r["Properties"].get("Targets", []))
+        if any("DetectorFunction" in json.dumps(t["Arn"]) for t in r["Properties"]["Targets"])
     ]
+
+
+def test_envelope_every_rule_the_function_gets_events_from_is_read() -> None:
+    """The rules above are all of them: the function's invoke permissions name no other."""
+    permissions = cfn.of_type(cfn.load(), "AWS::Lambda::Permission").values()
+    sources = {json.dumps(p["Properties"].get("SourceArn")) for p in permissions}
+    assert len(lambda_rules()) == len(sources) >= 7
 
 
 def test_envelope_accepts_exactly_what_the_template_rules_send() -> None:

@@ -18,6 +18,7 @@ from detections.rare_automation_session_creator import (
 from detections.rare_document_creator import RareCommandDocumentCreatorDetection
 from detections.securestring_harvesting import SecureStringHarvestingDetection
 from detections.send_command import SendCommandDetection
+from detections.send_command_probing import SendCommandProbingDetection
 from detections.session_after_logging_tampering import SessionAfterLoggingTamperingDetection
 from detections.session_fanout import SessionFanoutDetection
 from detections.session_logging_disabled import SessionLoggingDisabledDetection
@@ -36,6 +37,8 @@ def all_detections() -> tuple[Detection, ...]:
         DistributedCommandDetection(),
         MaliciousDocumentContentDetection(),
         CreatedDocumentExecutedDetection(),
+        # Issue 12 point 7: failed SendCommands, then a success.
+        SendCommandProbingDetection(),
         # Issue 12: every other way SSM runs a caller's code.
         SessionLoggingDisabledDetection(),
         DocumentSharedDetection(),

@@ -25,6 +25,7 @@ from detections.base import (
     Verdict,
 )
 from detections.execution_paths import (
+    Reach,
     base_context,
     code_parameters,
     code_runner,
@@ -128,6 +129,22 @@ def _judge(runbook: RunbookStart) -> tuple[Severity, tuple[str, ...], dict[str, 
     }
     severity = with_content_evidence(severity, reasons, context, runbook.parameters)
     return severity, tuple(reasons), context
+
+
+def code_reach(call: AutomationCall) -> Reach | None:
+    """Where the call's code-running runbooks run (None when none runs code): what the
+    command fan-out (`AWS.SSM.DistributedCommand`) counts, like SendCommand's instances."""
+    reaches = [
+        reach_of(r.targets, _target_parameter_values(r))
+        for r in call.runbooks
+        if _judge(r) is not None
+    ]
+    if not reaches:
+        return None
+    return Reach(
+        tuple(dict.fromkeys(i for reach in reaches for i in reach.instance_ids)),
+        tuple(dict.fromkeys(u for reach in reaches for u in reach.unknown)),
+    )
 
 
 def _target_parameter_values(runbook: RunbookStart) -> tuple[str, ...]:

@@ -95,6 +95,9 @@ class Verdict:
     subject: Actor | None = None
     """Whose finding it is when not the event's own caller: a chain judged on its creation is
     still the executor's (id, principal, account and region), whichever half arrived second."""
+    api_call: str | None = None
+    """The call the finding is about when not the event's own (a run judged when its
+    configuration arrives is still the SendCommand's)."""
 
 
 Prior = Mapping[str, Verdict]

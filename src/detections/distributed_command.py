@@ -9,6 +9,12 @@ Panther unions instance ids per (actor, hour bucket) and fires above 2. We diffe
   case); tag, resource-group and wildcard targets (`instanceIds: ["*"]` included) reach an
   unknown number of instances and count as a fan-out of unknown size.
 
+Automation counts too (issue 12 point 4): a StartAutomationExecution / StartChangeRequestExecution
+of a runbook that runs code (`AWS.SSM.AutomationRunsCode`'s judgement) adds the instances its
+targets and `InstanceIds` / `TargetParameterName` parameters name, in the same window as the
+principal's SendCommands; runbooks that run no code (Config remediation's AWSConfigRemediation-*)
+count nothing.
+
 The state is the distinct-in-window block (`ssm_detect.state.distinct_window`) keyed by account
 + principal (principals are global, so one principal's calls in every region count together):
 members are instance ids, unknown reaches are the tag / resource-group / wildcard targets, and
@@ -25,6 +31,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from detections.automation_runs_code import code_reach
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
     AttackRef,
@@ -41,6 +48,7 @@ from detections.resources import (
     principal_resources,
 )
 from detections.stateful import Observed, StatefulDetection
+from ssm_detect.execution_calls import AutomationCall
 from ssm_detect.findings import Resource, ResourceType, Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
@@ -126,9 +134,9 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
         # Failed calls ran nothing, so they do not count toward a fan-out.
         return (
-            isinstance(event.call, SendCommandCall)
-            and event.record.succeeded
+            event.record.succeeded
             and (settings.include_service_principals or not event.principal.is_aws_service)
+            and _reached(event.call) is not None
         )
 
     def block(self, settings: Settings) -> DistinctInWindow:
@@ -139,9 +147,10 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
     ) -> Observed[Contribution] | None:
         del settings, prior
         call = event.call
-        if not isinstance(call, SendCommandCall):
+        reached = _reached(call)
+        if reached is None or not isinstance(call, SendCommandCall | AutomationCall):
             return None
-        explicit, unbounded = reached_instances(call)
+        explicit, unbounded = reached
         return Observed(
             StateKey("fanout", event.account_id, event.principal.key),
             Contribution(
@@ -161,8 +170,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
         only the window ending at it; a late event may complete later windows too, and
         reporting each keeps the set of findings independent of arrival order."""
         del prior
-        call = event.call
-        if not isinstance(call, SendCommandCall):
+        if _reached(event.call) is None:
             return ()
         threshold = settings.fanout_threshold
         return tuple(
@@ -170,6 +178,17 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
             for window in reading
             if len(window.members) > threshold or window.unknown
         )
+
+
+def _reached(call: object) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(explicit instance ids, unknown-size targets) a call reaches; None for calls that count
+    nothing (other calls, runbooks that run no code)."""
+    if isinstance(call, SendCommandCall):
+        return reached_instances(call)
+    if isinstance(call, AutomationCall):
+        reach = code_reach(call)
+        return None if reach is None else (reach.instance_ids, reach.unknown)
+    return None
 
 
 def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:

@@ -95,7 +95,7 @@ def build_finding(
         mitre=metadata.mitre,
         references=metadata.references,
         runbook=metadata.runbook,
-        api_call=event.record.event_name,
+        api_call=verdict.api_call or event.record.event_name,
     )
 
 

@@ -119,6 +119,13 @@ class Settings:
     secret_read_window: timedelta = timedelta(minutes=60)
     activation_roles: tuple[str, ...] = ()
     """Role name / ARN patterns hybrid activations may hand out; any other role is HIGH."""
+    # Issue 12 points 3-5 and 7: attribution of service-issued commands, probing.
+    attribution_window: timedelta = timedelta(days=14)
+    """How long after an association, automation start or window task its service-issued
+    SendCommands are still attributed to whoever configured it."""
+    probe_failures: int = 3
+    """Probing: failed SendCommands before a success within `probe_window` that fire."""
+    probe_window: timedelta = timedelta(minutes=30)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -156,11 +163,17 @@ class Settings:
             ),
             secret_read_window=timedelta(minutes=_number(env, "SECRET_READ_WINDOW_MINUTES", 60)),
             activation_roles=_patterns(env, "ACTIVATION_ROLES_JSON"),
+            attribution_window=timedelta(
+                days=_number(env, "ATTRIBUTION_WINDOW_DAYS", defaults.attribution_window.days)
+            ),
+            probe_failures=int(_number(env, "PROBE_FAILURES", defaults.probe_failures)),
+            probe_window=timedelta(minutes=_number(env, "PROBE_WINDOW_MINUTES", 30)),
         )
         for name, value in (
             ("FANOUT_THRESHOLD", settings.fanout_threshold),
             ("SESSION_FANOUT_THRESHOLD", settings.session_fanout_threshold),
             ("SECRET_READ_THRESHOLD", settings.secret_read_threshold),
+            ("PROBE_FAILURES", settings.probe_failures),
         ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1")

@@ -108,6 +108,7 @@ _API_BY_DETECTION = {
     "AWS.SSM.AssociationRunsCode": "CreateAssociation",
     "AWS.SSM.AutomationRunsCode": "StartAutomationExecution",
     "AWS.SSM.MaintenanceWindowTaskRunsCode": "RegisterTaskWithMaintenanceWindow",
+    "AWS.SSM.SendCommandProbing": "SendCommand",
     "AWS.SSM.SessionTunnel": "StartSession",
     "AWS.SSM.InteractiveSessionCommand": "StartSession",
     "AWS.SSM.SessionFanout": "StartSession",
