@@ -106,9 +106,7 @@ def test_content_that_does_not_parse_is_scanned_as_text() -> None:
     ids=["deep-json", "deep-yaml-flow", "deep-yaml-block", "yaml-aliases", "long-line", "wide"],
 )
 def test_content_stays_bounded_on_hostile_input(hostile: str) -> None:
-    started = time.perf_counter()
-    inspect_content(hostile)
-    assert time.perf_counter() - started < 2.0
+    assert _cpu_seconds(hostile) < 2.0
 
 
 def test_content_over_the_size_bound_is_marked_truncated() -> None:
@@ -397,6 +395,14 @@ def test_a_fetch_never_joins_a_run_of_another_file(
          "curl-flags", "quotes"],
 )  # fmt: skip
 def test_the_fact_joiner_stays_bounded_on_hostile_input(hostile: str) -> None:
-    started = time.perf_counter()
-    inspect_content(hostile)
-    assert time.perf_counter() - started < 2.0
+    assert _cpu_seconds(hostile) < 2.0
+
+
+def _cpu_seconds(text: str) -> float:
+    """This process's CPU time for one inspection. Not a performance target (those are in `make
+    bench`): a guard against catastrophic backtracking, which costs minutes, not seconds. CPU
+    time, not wall time, so that other processes on a loaded machine do not count (wall time
+    failed at 2.7 s here with ten test processes on two cores)."""
+    started = time.process_time()
+    inspect_content(text)
+    return time.process_time() - started
