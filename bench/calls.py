@@ -42,8 +42,12 @@ def item_size(item: dict[str, Any]) -> int:
                 size += sum(len(m.encode()) for m in held)
             elif kind == "NS":
                 size += sum(len(m) // 2 + 1 for m in held)
+            elif kind == "B":  # the ledger's compressed finding: its raw bytes
+                size += len(held)
+            elif kind == "BS":
+                size += sum(len(m) for m in held)
             else:
-                size += len(json.dumps(held))
+                size += len(json.dumps(held, default=lambda raw: "x" * len(raw)))
     return size
 
 

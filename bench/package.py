@@ -54,6 +54,11 @@ def prepare(python: str) -> Package:
     return Package(python, task, bare, _runtime(python))
 
 
+def boto3_runtime(python: str) -> Path:
+    """The stand-in for the runtime's own boto3 (installed once per pinned version)."""
+    return _runtime(python)
+
+
 def _pins() -> dict[str, str]:
     text = (ROOT / "pyproject.toml").read_text()
     return dict(re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"', text))

@@ -17,10 +17,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from detections import all_detections
+from ssm_detect.cli import REPLAYED_EVENT_NAMES
+from ssm_detect.event_names import DETECTED_EVENT_NAMES
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.replay.engine import Intake, read_inputs
 from ssm_detect.replay.prefilter import needs_parsing, split_records
 from ssm_detect.replay.sources import RecordList
+from ssm_detect.settings import Settings
 
 SSM = "ssm.amazonaws.com"
 NAMES = frozenset({"SendCommand", "CreateDocument"})
@@ -189,3 +193,112 @@ def test_parallel_readers_give_the_same_intake_as_one(tmp_path: Path) -> None:
     assert outcomes[0][1]["ignored"] >= 4
     assert len(outcomes[0][3]) > 10
     assert any("broken.json.gz" in line for line in outcomes[0][2])
+
+
+# --- The names the CLI passes (cli.REPLAYED_EVENT_NAMES), against the real detections ---------
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+EVENT_RECORDS = tuple(
+    json.loads(path.read_text())["detail"] for path in sorted(EVENTS.glob("*.json"))
+)
+# The property below escapes and spaces every character: the few hostile files of hundreds of
+# kilobytes would make each example take seconds; the deterministic test reads all of them.
+SMALL_EVENT_RECORDS = tuple(r for r in EVENT_RECORDS if len(json.dumps(r)) < 4096)
+# Real SSM calls no detection reads (agents, consoles, clean-up), beside every name one does.
+UNREAD_SSM_NAMES = (
+    "DescribeInstanceInformation",
+    "GetCommandInvocation",
+    "ListCommands",
+    "ResumeSession",
+    "TerminateSession",
+    "DeleteDocument",
+    "GetDocument",
+    "PutParameter",
+    "DeleteAssociation",
+    "StartAssociationsOnce",
+    "GetParameterHistory",
+    "UpdateInstanceInformation",
+)
+DETECTIONS = all_detections()
+# Service principals feed the stateful detections only when this is on: judge with both.
+JUDGE_SETTINGS = (Settings(), Settings(include_service_principals=True))
+
+
+def judged(record: object) -> bool:
+    """Whether the full parse hands the record to a detection that applies to it."""
+    intake = Intake(PrincipalKeying.ROLE)
+    intake.add([RecordList("f", "Records", [record])])
+    return any(
+        detection.applies_to(event, settings)
+        for event in intake.events()
+        for detection in DETECTIONS
+        for settings in JUDGE_SETTINGS
+    )
+
+
+@st.composite
+def renamed_event_records(draw: st.DrawFn) -> object:
+    """A real record of events/, now and then under another call's name (or an odd one)."""
+    record = draw(st.sampled_from(SMALL_EVENT_RECORDS))
+    if not isinstance(record, dict):
+        return record
+    record = dict(record)
+    choice = draw(st.integers(0, 3))
+    if choice == 1:
+        record["eventName"] = draw(st.sampled_from(DETECTED_EVENT_NAMES))
+    elif choice == 2:
+        record["eventName"] = draw(st.sampled_from(UNREAD_SSM_NAMES))
+    elif choice == 3:
+        record["eventName"] = draw(names)
+    return record
+
+
+@st.composite
+def event_documents(draw: st.DrawFn) -> tuple[bytes, list[object]]:
+    found = draw(st.lists(st.one_of(renamed_event_records(), records()), max_size=5))
+    text = write(draw, {"Records": found})
+    return text.encode(), json.loads(text)["Records"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_documents())
+def test_with_the_cli_names_no_record_a_detection_judges_is_dropped(
+    document: tuple[bytes, list[object]],
+) -> None:
+    text, parsed = document
+    split = split_records(text, needs_parsing(REPLAYED_EVENT_NAMES))
+    if split is None:
+        return
+    kept = dict(split.needed)
+    for index, record in enumerate(parsed):
+        if judged(record):
+            assert index in kept, (record, text)
+        if index in kept:
+            assert json.loads(kept[index]) == record
+
+
+def _kept_alone(record: object) -> bool | None:
+    """Whether the prefilter keeps `record` as the only record of an S3 object (None: the
+    object goes to the general reader, which parses everything)."""
+    split = split_records(json.dumps({"Records": [record]}).encode(), needs_parsing(NAMES_READ))
+    return None if split is None else bool(split.needed)
+
+
+NAMES_READ = REPLAYED_EVENT_NAMES
+
+
+def test_every_event_file_a_detection_judges_is_kept_by_the_cli_names() -> None:
+    """Not vacuous: most event files are judged, and every one of them passes the prefilter;
+    the same records under a call no detection reads are dropped unparsed."""
+    judged_files = [record for record in EVENT_RECORDS if judged(record)]
+    assert len(judged_files) > len(EVENT_RECORDS) // 2
+    assert all(_kept_alone(record) is not False for record in judged_files)
+    dropped = 0
+    for record in EVENT_RECORDS:
+        if not isinstance(record, dict):
+            continue  # a hostile file's detail: judged by nothing, under any name
+        unread = dict(record, eventName="DescribeInstanceInformation")
+        assert not judged(unread)
+        if record.get("eventSource") == SSM and _kept_alone(unread) is False:
+            dropped += 1
+    assert dropped > len(EVENT_RECORDS) // 2

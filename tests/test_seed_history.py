@@ -91,8 +91,8 @@ def test_seed_sqlite_then_replay_does_not_flag_a_seeded_creator(
 
     assert code == 0
     assert out.splitlines() == [
-        "read 3 events from 1 file(s): 3 SSM, 0 other services (ignored), 0 duplicates, "
-        "0 bad input skipped",
+        "read 3 events from 1 file(s): 3 SSM, 0 ignored (other services, SSM calls no "
+        "detection reads), 0 duplicates, 0 bad input skipped",
         # The creation also seeds its author as a known changer of the document (issue 12.1);
         # the SendCommand also feeds the probing detection's window (issue 12 point 7).
         f"applied 6 state updates: 2 principal(s) seeded into {state} (state items: "

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ssm_detect.event_names import DETECTED_EVENT_NAMES
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.replay.progress import NoProgress, ReplayProgress
 from ssm_detect.settings import Settings
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from ssm_detect.state import StateStore
 
 DEFAULT_SORT_BUFFER_MB = 64
+# The SSM calls any detection reads: the readers' prefilter and the Athena query leave the other
+# SSM records out unparsed (replay/prefilter.py), as the EventBridge rules leave them out of the
+# Lambda. They would be parsed only to be judged by no detection.
+REPLAYED_EVENT_NAMES = frozenset(DETECTED_EVENT_NAMES)
 _FILE_TABLE_WIDTH = 160
 
 EXIT_FAILURE = 1
@@ -227,6 +232,7 @@ def _replay(args: argparse.Namespace) -> int:
                 progress=progress,
                 max_held_bytes=_sort_buffer_bytes(args),
                 jobs=_jobs(args),
+                event_names=REPLAYED_EVENT_NAMES,
                 window=_window(args),
                 on_final=on_final,
             )
@@ -330,12 +336,24 @@ def _read_remote(args: argparse.Namespace, settings: Settings, where: str) -> tu
                 args.workgroup, args.athena_output, args.partition_column, args.region
             )
             intake, _ = remote.read_athena(
-                args.athena, keying, window, options, max_held_bytes=buffer, status=status
+                args.athena,
+                keying,
+                window,
+                options,
+                max_held_bytes=buffer,
+                event_names=REPLAYED_EVENT_NAMES,
+                status=status,
             )
             return intake, 0
         s3_options = remote.S3Options(args.fetchers, args.checkpoint, args.region)
         return remote.read_s3(
-            args.paths, keying, window, s3_options, max_held_bytes=buffer, status=status
+            args.paths,
+            keying,
+            window,
+            s3_options,
+            max_held_bytes=buffer,
+            event_names=REPLAYED_EVENT_NAMES,
+            status=status,
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
@@ -374,6 +392,7 @@ def _seed_history(args: argparse.Namespace) -> int:
                     progress=progress,
                     max_held_bytes=buffer,
                     jobs=_jobs(args),
+                    event_names=REPLAYED_EVENT_NAMES,
                     window=_window(args),
                 )
                 source = f"{files} file(s)"
@@ -391,7 +410,8 @@ def _seed_history(args: argparse.Namespace) -> int:
     )
     sys.stdout.write(
         f"read {summary.events_seen} events from {source}: {report.events} SSM, "
-        f"{summary.ignored} other services (ignored), {summary.duplicates} duplicates, "
+        f"{summary.ignored} ignored (other services, SSM calls no detection reads), "
+        f"{summary.duplicates} duplicates, "
         f"{summary.bad_events} bad input skipped\n"
         f"applied {report.updates} state updates: {len(report.principals)} principal(s) "
         f"seeded into {target}" + (f" (state items: {items})" if items else "") + "\n"
