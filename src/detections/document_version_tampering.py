@@ -32,14 +32,14 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.content_inspection import escalate, hits_context
 from detections.document_chain import customer_document, state_name
 from detections.rare_document_creator import (
     MAX_CONTENT_CHARS,
+    document_verdict,
     inspect_document,
     visible_content,
 )
-from detections.resources import created_document_resources, regional_name
+from detections.resources import regional_name
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
@@ -120,29 +120,21 @@ class DocumentVersionByNewPrincipalDetection(StatefulDetection[Sighting, FirstSe
         call = event.call
         if not isinstance(call, UpdateDocumentCall) or not reading.first:
             return ()
-        record = event.record
-        report = inspect_document(call)
-        severity, reasons = (
-            escalate(METADATA.severity, report) if report else (METADATA.severity, ())
-        )
         days = settings.history_window.days
-        verdict = Verdict(
-            summary=(
-                f"{event.principal.key} added version {call.new_version or '?'} to document "
-                f"{call.document_name!s} and had neither created nor changed it in the previous "
-                f"{days} days"
-            ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
-            severity=severity,
-            severity_reasons=reasons,
-            resources=created_document_resources(event, call.document_name),
-            context=_context(call, days)
-            | ({"content_findings": hits_context(report)} if report else {}),
+        summary = (
+            f"{event.principal.key} added version {call.new_version or '?'} to document "
+            f"{call.document_name!s} and had neither created nor changed it in the previous "
+            f"{days} days"
         )
-        return (verdict,)
+        return (
+            document_verdict(
+                event,
+                call.document_name,
+                summary,
+                (METADATA.severity, inspect_document(call)),
+                _context(call, days),
+            ),
+        )
 
 
 def changer_key(account: str, region: str, document: str, principal: str) -> StateKey:

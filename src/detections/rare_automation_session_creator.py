@@ -30,13 +30,13 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.content_inspection import escalate, hits_context, parse_document
+from detections.content_inspection import parse_document
 from detections.rare_document_creator import (
     MAX_CONTENT_CHARS,
+    document_verdict,
     inspect_document,
     visible_content,
 )
-from detections.resources import created_document_resources
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
@@ -133,27 +133,20 @@ class RareAutomationOrSessionDocumentCreatorDetection(
         why = runs_code(call, hits=bool(report and report.hits))
         if why is None:
             return ()
-        severity, reasons = (
-            escalate(METADATA.severity, report) if report else (METADATA.severity, ())
-        )
-        record = event.record
         days = settings.history_window.days
-        verdict = Verdict(
-            summary=(
-                f"{event.principal.key} created {call.document_type} document "
-                f"{call.document_name!s} ({why}) and had created none in the previous {days} days"
-            ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
-            severity=severity,
-            severity_reasons=reasons,
-            resources=created_document_resources(event, call.document_name),
-            context=_context(call, why, days)
-            | ({"content_findings": hits_context(report)} if report else {}),
+        summary = (
+            f"{event.principal.key} created {call.document_type} document "
+            f"{call.document_name!s} ({why}) and had created none in the previous {days} days"
         )
-        return (verdict,)
+        return (
+            document_verdict(
+                event,
+                call.document_name,
+                summary,
+                (METADATA.severity, report),
+                _context(call, why, days),
+            ),
+        )
 
 
 def runs_code(call: CreateDocumentCall, *, hits: bool) -> str | None:

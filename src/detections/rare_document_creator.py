@@ -100,27 +100,44 @@ class RareCommandDocumentCreatorDetection(StatefulDetection[Sighting, FirstSeenR
         call = event.call
         if not isinstance(call, CreateDocumentCall) or not reading.first:
             return ()
-        record = event.record
-        report = inspect_document(call)
-        severity, reasons = (
-            escalate(METADATA.severity, report) if report else (METADATA.severity, ())
+        summary = (
+            f"{event.principal.key} created Command document {call.document_name!s} and had "
+            f"created none in the previous {settings.history_window.days} days"
         )
-        verdict = Verdict(
-            summary=(
-                f"{event.principal.key} created Command document {call.document_name!s} and had "
-                f"created none in the previous {settings.history_window.days} days"
+        return (
+            document_verdict(
+                event,
+                call.document_name,
+                summary,
+                (METADATA.severity, inspect_document(call)),
+                _context(call, settings),
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
-            severity=severity,
-            severity_reasons=reasons,
-            resources=created_document_resources(event, call.document_name),
-            context=_context(call, settings)
-            | ({"content_findings": hits_context(report)} if report else {}),
         )
-        return (verdict,)
+
+
+def document_verdict(
+    event: SsmEvent,
+    document_name: str | None,
+    summary: str,
+    judged: tuple[Severity, ContentReport | None],
+    context: dict[str, Any],
+) -> Verdict:
+    """The verdict of a one-event document finding (a creation or a new version): the base
+    severity raised by what the content inspector found, and its hits in the context."""
+    base, report = judged
+    severity, reasons = escalate(base, report) if report else (base, ())
+    record = event.record
+    return Verdict(
+        summary=summary,
+        decisive_event_id=event.event_id,
+        event_ids=(event.event_id,),
+        first_seen=record.event_time,
+        last_seen=record.event_time,
+        severity=severity,
+        severity_reasons=reasons,
+        resources=created_document_resources(event, document_name),
+        context=context | ({"content_findings": hits_context(report)} if report else {}),
+    )
 
 
 def visible_content(call: CreateDocumentCall | UpdateDocumentCall) -> str | None:
