@@ -35,7 +35,6 @@ and the flagged version was not known to be the default (`document_chain.version
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from detections.base import (
@@ -56,7 +55,7 @@ from detections.document_chain import (
     state_name,
     version_link,
 )
-from detections.evidence import Actor, contributing_event
+from detections.evidence import Actor, contributing_event, moment
 from detections.resources import (
     actor_resources,
     document_resource,
@@ -213,8 +212,8 @@ def _verdict(
         ),
         decisive_event_id=pair.second.event_id,
         event_ids=(pair.first.event_id, pair.second.event_id),
-        first_seen=_datetime(pair.first.epoch),
-        last_seen=_datetime(pair.second.epoch),
+        first_seen=moment(pair.first.epoch),
+        last_seen=moment(pair.second.epoch),
         severity=severity,
         severity_reasons=reasons,
         resources=_resources(key, author, executor, instance_ids),
@@ -264,7 +263,3 @@ def _severity(pair: Pair, link: VersionLink) -> tuple[Severity, tuple[str, ...]]
         severity = severity.lowered()
         reasons.append(f"lowered one step: {link.note}")
     return severity, tuple(reasons)
-
-
-def _datetime(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)

@@ -28,7 +28,6 @@ cut says `state_capped` in its finding.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from detections.automation_runs_code import code_reach
@@ -40,7 +39,7 @@ from detections.base import (
     Verdict,
 )
 from detections.context import reached_instances
-from detections.evidence import contributing_event
+from detections.evidence import contributing_event, iso, moment
 from detections.resources import (
     document_resource,
     instance_resource,
@@ -209,8 +208,8 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         "unknown_size_targets": list(window.unknown),
         "fanout_size": "unknown" if window.unknown else len(window.members),
         "threshold": settings.fanout_threshold,
-        "window_start": _iso(window.start),
-        "window_end": _iso(window.end.epoch),
+        "window_start": iso(window.start),
+        "window_end": iso(window.end.epoch),
         "contributing_event_ids": [e.event_id for e in window.events],
         "contributing_events": [
             contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
@@ -248,8 +247,8 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         ),
         decisive_event_id=decisive,
         event_ids=tuple(e.event_id for e in window.events),
-        first_seen=_datetime(min(times)),
-        last_seen=_datetime(max(times)),
+        first_seen=moment(min(times)),
+        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=instances + document + targets + principal_resources(event.principal),
@@ -270,14 +269,6 @@ def _severity(window: Window) -> tuple[Severity, tuple[str, ...]]:
         severity = severity.raised()
         reasons.append(f"raised: {len(window.members)} distinct instances")
     return severity, tuple(reasons)
-
-
-def _datetime(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _iso(epoch: int) -> str:
-    return _datetime(epoch).isoformat().replace("+00:00", "Z")
 
 
 def _short_name(document: str | None) -> str:

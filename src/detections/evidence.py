@@ -32,8 +32,13 @@ ACTOR_FIELDS = (
 )
 
 
+def moment(epoch: int) -> datetime:
+    """An event-time epoch (as the state blocks keep it) as a UTC time."""
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
 def iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat().replace("+00:00", "Z")
+    return moment(epoch).isoformat().replace("+00:00", "Z")
 
 
 def contributing_event(event_id: str, epoch: int, region: str, account_id: str) -> dict[str, str]:

@@ -34,11 +34,10 @@ These calls reach the function only through the read-only rule (template.yaml,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from detections.base import AttackRef, DetectionMetadata, Prior, Verdict
-from detections.evidence import contributing_event
+from detections.evidence import contributing_event, iso, moment
 from detections.resources import partition_of, principal_resources
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Resource, ResourceType, Severity
@@ -239,8 +238,8 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         "all_parameters_of": list(window.unknown),
         "enumerated": sum(1 for m in window.members if m.startswith(f"{ENUMERATION}:")),
         "threshold": settings.secret_read_threshold,
-        "window_start": _iso(window.start),
-        "window_end": _iso(window.end.epoch),
+        "window_start": iso(window.start),
+        "window_end": iso(window.end.epoch),
         "source_ip": event.record.source_ip_address,
         "user_agent": event.record.user_agent,
         "contributing_events": [
@@ -268,8 +267,8 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         summary=f"{event.principal.key} decrypted {reach} within {minutes} minutes",
         decisive_event_id=window.end.event_id,
         event_ids=tuple(e.event_id for e in window.events),
-        first_seen=_datetime(min(times)),
-        last_seen=_datetime(max(times)),
+        first_seen=moment(min(times)),
+        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=resources + principal_resources(event.principal),
@@ -283,11 +282,3 @@ def _parameter_resource(name: str, region: str, account: str, partition: str) ->
     path = name if name.startswith("/") else f"/{name}"
     arn = f"arn:{partition}:ssm:{region}:{account}:parameter{path}"
     return Resource(type=ResourceType.TARGET, id=arn, label=name)
-
-
-def _datetime(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _iso(epoch: int) -> str:
-    return _datetime(epoch).isoformat().replace("+00:00", "Z")

@@ -27,7 +27,6 @@ error (permissions and the fleet mapped together) or reach 10.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from detections.base import (
@@ -37,7 +36,7 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.evidence import contributing_event
+from detections.evidence import contributing_event, iso, moment
 from detections.resources import principal_resources
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Severity
@@ -195,8 +194,8 @@ def _verdict(
         "failed_event_ids": [event_id for _, event_id in failures[:_MAX_LISTED]],
         "success_event_id": window.end.event_id,
         "threshold": settings.probe_failures,
-        "window_start": _iso(window.start),
-        "window_end": _iso(window.end.epoch),
+        "window_start": iso(window.start),
+        "window_end": iso(window.end.epoch),
         "contributing_events": [
             contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
             for e in window.events[-200:]
@@ -216,8 +215,8 @@ def _verdict(
         ),
         decisive_event_id=window.end.event_id,
         event_ids=tuple(e.event_id for e in window.events),
-        first_seen=_datetime(min(times)),
-        last_seen=_datetime(max(times)),
+        first_seen=moment(min(times)),
+        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=principal_resources(event.principal),
@@ -241,11 +240,3 @@ def _severity(failures: list[tuple[str, str]]) -> tuple[Severity, tuple[str, ...
 def _is_permission(code: str) -> bool:
     lowered = code.lower()
     return any(word in lowered for word in _PERMISSION_WORDS)
-
-
-def _datetime(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _iso(epoch: int) -> str:
-    return _datetime(epoch).isoformat().replace("+00:00", "Z")

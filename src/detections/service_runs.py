@@ -4,12 +4,11 @@ who configured it. How the halves are found and linked: `detections.service_attr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from detections.base import Verdict
 from detections.context import reached_instances, send_command_resources
-from detections.evidence import Actor, contributing_event
+from detections.evidence import Actor, contributing_event, moment
 from detections.resources import (
     actor_resources,
     document_resource,
@@ -162,8 +161,8 @@ def attributed(pair: Pair, key: StateKey, *, capped: bool) -> Verdict:
         ),
         decisive_event_id=run.event_id,
         event_ids=(config.event_id, run.event_id),
-        first_seen=_datetime(config.epoch),
-        last_seen=_datetime(run.epoch),
+        first_seen=moment(config.epoch),
+        last_seen=moment(run.epoch),
         severity=severity,
         severity_reasons=reasons,
         resources=_resources(key, document, ids, issuer, configurer),
@@ -205,7 +204,3 @@ def _severity(value: object) -> Severity:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _datetime(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)

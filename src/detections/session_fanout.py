@@ -15,7 +15,6 @@ Failed calls opened nothing and do not count. AWS service principals are skipped
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from detections.base import (
@@ -25,7 +24,7 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.evidence import contributing_event
+from detections.evidence import contributing_event, iso, moment
 from detections.resources import partition_of, principal_resources
 from detections.session_context import session_context, target_resource
 from detections.stateful import Observed, StatefulDetection
@@ -142,8 +141,8 @@ def _verdict(
         "distinct_targets": len(window.members),
         "window_targets": [f"{target} ({region})" for region, _, target in targets],
         "threshold": settings.session_fanout_threshold,
-        "window_start": _iso(window.start),
-        "window_end": _iso(window.end.epoch),
+        "window_start": iso(window.start),
+        "window_end": iso(window.end.epoch),
         "contributing_events": [
             contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
             for e in window.events[-_MAX_CONTRIBUTING:]
@@ -163,8 +162,8 @@ def _verdict(
         ),
         decisive_event_id=window.end.event_id,
         event_ids=tuple(e.event_id for e in window.events),
-        first_seen=_datetime(min(times)),
-        last_seen=_datetime(max(times)),
+        first_seen=moment(min(times)),
+        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=tuple(
@@ -181,11 +180,3 @@ def _severity(distinct: int) -> tuple[Severity, tuple[str, ...]]:
     if distinct >= _LARGE_FANOUT:
         return METADATA.severity.raised(), (f"raised: {distinct} distinct nodes",)
     return METADATA.severity, ()
-
-
-def _datetime(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _iso(epoch: int) -> str:
-    return _datetime(epoch).isoformat().replace("+00:00", "Z")
