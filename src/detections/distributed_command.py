@@ -46,7 +46,7 @@ from detections.resources import (
     partition_of,
     principal_resources,
 )
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller
 from ssm_detect.execution_calls import AutomationCall
 from ssm_detect.findings import Resource, ResourceType, Severity
 from ssm_detect.models.event_time import to_epoch
@@ -134,7 +134,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
         # Failed calls ran nothing, so they do not count toward a fan-out.
         return (
             event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
             and _reached(event.call) is not None
         )
 

@@ -39,7 +39,7 @@ from detections.rare_document_creator import (
     inspect_document,
 )
 from detections.resources import regional_name
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller
 from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
@@ -93,7 +93,7 @@ class DocumentVersionByNewPrincipalDetection(StatefulDetection[Sighting, FirstSe
             isinstance(call, CreateDocumentCall | UpdateDocumentCall)
             and event.record.succeeded
             and customer_document(call.document_name) not in (None, PREFERENCES_DOCUMENT)
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> FirstSeen:

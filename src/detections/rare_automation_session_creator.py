@@ -37,7 +37,7 @@ from detections.rare_document_creator import (
     inspect_document,
     visible_content,
 )
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
@@ -105,7 +105,7 @@ class RareAutomationOrSessionDocumentCreatorDetection(
             isinstance(call, CreateDocumentCall)
             and call.document_type.lower() in TYPES
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> FirstSeen:

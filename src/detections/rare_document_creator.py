@@ -24,7 +24,7 @@ from detections.content_inspection import (
     inspect_content,
 )
 from detections.resources import created_document_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller
 from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
@@ -79,7 +79,7 @@ class RareCommandDocumentCreatorDetection(StatefulDetection[Sighting, FirstSeenR
             isinstance(call, CreateDocumentCall)
             and call.is_command_document
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> FirstSeen:

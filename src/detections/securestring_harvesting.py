@@ -39,7 +39,7 @@ from typing import ClassVar
 from detections.base import AttackRef, DetectionMetadata, Prior, Verdict
 from detections.evidence import iso, window_events
 from detections.resources import partition_of, principal_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller
 from ssm_detect.findings import Resource, ResourceType, Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.principal import Principal
@@ -127,7 +127,7 @@ class SecureStringHarvestingDetection(StatefulDetection[Contribution, tuple[Wind
         return (
             (reads or isinstance(call, DescribeParametersCall))
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> DistinctInWindow:

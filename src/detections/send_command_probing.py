@@ -38,7 +38,7 @@ from detections.base import (
 )
 from detections.evidence import iso, window_events
 from detections.resources import principal_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
@@ -121,9 +121,7 @@ class SendCommandProbingDetection(StatefulDetection[Contribution, tuple[Window, 
     metadata: ClassVar[DetectionMetadata] = METADATA
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        return isinstance(event.call, SendCommandCall) and (
-            settings.include_service_principals or not event.principal.is_aws_service
-        )
+        return isinstance(event.call, SendCommandCall) and counts_caller(event, settings)
 
     def block(self, settings: Settings) -> DistinctInWindow:
         return DistinctInWindow(settings.probe_window, bounds=BOUNDS, names=SET_NAMES)

@@ -27,7 +27,7 @@ from detections.base import (
 from detections.evidence import iso, window_events
 from detections.resources import partition_of, principal_resources
 from detections.session_context import session_context, target_resource
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
@@ -88,7 +88,7 @@ class SessionFanoutDetection(StatefulDetection[Contribution, tuple[Window, ...]]
             isinstance(call, StartSessionCall)
             and call.target is not None
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> DistinctInWindow:

@@ -37,6 +37,12 @@ class Observed(Generic[Observation]):
     observation: Observation
 
 
+def counts_caller(event: SsmEvent, settings: Settings) -> bool:
+    """Whether the caller's calls feed a detection's state: a person's always, an AWS service
+    principal's (State Manager, Automation) only when the settings include them."""
+    return settings.include_service_principals or not event.principal.is_aws_service
+
+
 class StatefulDetection(Detection, Generic[Observation, Reading]):
     @abstractmethod
     def block(self, settings: Settings) -> Block[Observation, Reading]:
