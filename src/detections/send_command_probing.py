@@ -38,12 +38,11 @@ from detections.base import (
 )
 from detections.evidence import iso, window_events
 from detections.resources import principal_resources
-from detections.stateful import Observed, StatefulDetection, counts_caller
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import (
     EVENTS,
     MEMBERS,
@@ -135,7 +134,7 @@ class SendCommandProbingDetection(StatefulDetection[Contribution, tuple[Window, 
             return None  # says nothing about the caller, and is not a success either
         failure = () if record.succeeded else (failure_member(record.error_code, event.event_id),)
         return Observed(
-            StateKey("probing", event.account_id, event.principal.key),
+            caller_key(event, "probing"),
             Contribution(
                 epoch=to_epoch(record.event_time),
                 event_id=event.event_id,
