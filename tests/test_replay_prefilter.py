@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +26,7 @@ from ssm_detect.cli import REPLAYED_EVENT_NAMES
 from ssm_detect.event_names import DETECTED_EVENT_NAMES
 from ssm_detect.models.event_time import parse_event_time
 from ssm_detect.principal import PrincipalKeying
-from ssm_detect.replay.engine import Intake, read_inputs
+from ssm_detect.replay.engine import Intake, _reader_context, read_inputs
 from ssm_detect.replay.prefilter import needs_parsing, split_records
 from ssm_detect.replay.sources import RecordList
 from ssm_detect.settings import Settings
@@ -183,7 +186,27 @@ def _event_time(record: object) -> datetime | None:
         return None  # the hostile event files: their readers report them
 
 
-def test_parallel_readers_give_the_same_intake_as_one(tmp_path: Path) -> None:
+@pytest.fixture(params=["forked", "from a fork server"])
+def reader_start(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Readers are forked from a single-threaded process, and come from a fork server while
+    another thread runs (engine._reader_context): both must read the same."""
+    if request.param == "forked":
+        if threading.active_count() > 1:  # a thread another test left (DynamoDB Local's reader)
+            pytest.skip("this process has other threads: readers come from the fork server")
+        yield "fork"
+        return
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        yield "forkserver"
+    finally:
+        release.set()
+        other.join()
+
+
+def test_parallel_readers_give_the_same_intake_as_one(tmp_path: Path, reader_start: str) -> None:
+    assert _reader_context().get_start_method() == reader_start
     events = Path(__file__).resolve().parent.parent / "events"
     records = []
     for file in sorted(events.glob("*.json")):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -322,17 +323,8 @@ def _read_in_workers(
     window: Window | None,
 ) -> Iterator[FilteredRecords | FileIntake]:
     """Each file read in a reader process (reader.py), results in file order, at most 2 per
-    reader in flight (memory stays bounded however many files).
-
-    Readers come from a fork server, not from this process and not each from a fresh
-    interpreter: forking this process could deadlock (the progress bar runs a thread, and a
-    lock held by it at the fork stays held in the child) and would copy an open SQLite state
-    store; spawning starts an interpreter per reader, each re-running the `ssm-detect` script's
-    imports. The fork server is one fresh, single-threaded interpreter that imports the reader
-    module (and the script) once and forks a reader per job from itself."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", reader.__name__])
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    reader in flight (memory stays bounded however many files)."""
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_reader_context()) as pool:
         waiting = iter(files)
 
         def submit(path: Path) -> Future[FilteredRecords | FileIntake]:
@@ -345,6 +337,26 @@ def _read_in_workers(
             if following is not None:
                 pending.append(submit(following))
             yield part
+
+
+def _reader_context() -> multiprocessing.context.BaseContext:
+    """How reader processes start: forked from this process when that is safe, else from a
+    fork server; never each spawned as a fresh interpreter, which re-runs the `ssm-detect`
+    script's imports in every reader (about a tenth of a second of CPU each, before this module
+    and the CLI were made light, half a second).
+
+    Forking is safe on Linux while this process has one thread: the pool forks its readers
+    before it starts its own threads, and a reader only reads files and returns (it never
+    touches what it inherited, such as an open SQLite state store, and leaves by `os._exit`).
+    With another thread running (the progress bar on a terminal), a lock that thread holds at
+    the fork would stay held in the child forever: the readers then come from a fork server,
+    one fresh single-threaded interpreter that imports the reader module (and the script) once
+    and forks each reader from itself."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", reader.__name__])
+    return context
 
 
 def replay(
