@@ -92,20 +92,16 @@ class AssociationRunsCodeDetection(CallDetection[AssociationCall]):
             context["associations"] = [j[2] for j in running[:10]]
         reason_list = list(reasons)
         severity = service_lowered(event, severity, reason_list)
-        record = event.record
         resources = document_and_principal(event, context["document_name"])
         ids = [a.association_id for a in call.associations if a.association_id]
         resources = (*resources, *(ssm_resource(event, "association", i) for i in ids[:10]))
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} set State Manager to run {context['document_name']} "
                 f"on {context['reach']}"
                 + (f" ({context['schedule']})" if context.get("schedule") else "")
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=severity,
             severity_reasons=tuple(reason_list),
             resources=resources,

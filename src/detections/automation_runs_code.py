@@ -88,16 +88,12 @@ class AutomationRunsCodeDetection(CallDetection[AutomationCall]):
         resources = document_and_principal(event, context["document_name"])
         if call.execution_id:
             resources = (*resources, ssm_resource(event, "automation-execution", call.execution_id))
-        record = event.record
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} started runbook {context['document_name']} "
                 f"on {context['reach']}"
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=severity,
             severity_reasons=tuple(reason_list),
             resources=resources,

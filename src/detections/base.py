@@ -99,6 +99,32 @@ class Verdict:
     """The call the finding is about when not the event's own (a run judged when its
     configuration arrives is still the SendCommand's)."""
 
+    @classmethod
+    def of_event(
+        cls,
+        event: SsmEvent,
+        *,
+        summary: str,
+        severity: Severity,
+        severity_reasons: tuple[str, ...] = (),
+        resources: tuple[Resource, ...] = (),
+        context: Mapping[str, Any],
+    ) -> Verdict:
+        """A verdict one event decides alone: it is the decisive and only event, and its time
+        is both first and last seen."""
+        at = event.record.event_time
+        return cls(
+            summary=summary,
+            decisive_event_id=event.event_id,
+            event_ids=(event.event_id,),
+            first_seen=at,
+            last_seen=at,
+            severity=severity,
+            severity_reasons=severity_reasons,
+            resources=resources,
+            context=context,
+        )
+
 
 Prior = Mapping[str, Verdict]
 """Verdicts of the detections that ran before on the same event, by detection id."""

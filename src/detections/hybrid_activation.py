@@ -141,15 +141,12 @@ def _verdict(
         role = call.iam_role
         arn = role if role.startswith("arn:") else f"arn:aws:iam::{event.account_id}:role/{role}"
         resources = (Resource(type=ResourceType.IAM_ROLE, id=arn, label=role),)
-    return Verdict(
+    return Verdict.of_event(
+        event,
         summary=(
             f"{event.principal.key} created hybrid activation {call.activation_id or '?'} for "
             f"role {call.iam_role or '(none named)'} ({'; '.join(reasons)})"
         ),
-        decisive_event_id=event.event_id,
-        event_ids=(event.event_id,),
-        first_seen=record.event_time,
-        last_seen=record.event_time,
         severity=METADATA.severity,
         severity_reasons=reasons,
         resources=resources + principal_resources(event.principal),

@@ -126,13 +126,9 @@ def document_verdict(
     severity raised by what the content inspector found, and its hits in the context."""
     base, report = judged
     severity, reasons = escalate(base, report) if report else (base, ())
-    record = event.record
-    return Verdict(
+    return Verdict.of_event(
+        event,
         summary=summary,
-        decisive_event_id=event.event_id,
-        event_ids=(event.event_id,),
-        first_seen=record.event_time,
-        last_seen=record.event_time,
         severity=severity,
         severity_reasons=reasons,
         resources=created_document_resources(event, document_name),

@@ -239,15 +239,12 @@ def _verdict(
         f"{tunnel.host}:{tunnel.port}" if tunnel.kind == "remote_host" else f"port {tunnel.port}"
     )
     service = f" ({tunnel.service})" if tunnel.service else ""
-    return Verdict(
+    return Verdict.of_event(
+        event,
         summary=(
             f"{event.principal.key} tunnelled through {call.target or 'a managed node'} "
             f"to {where}{service}"
         ),
-        decisive_event_id=event.event_id,
-        event_ids=(event.event_id,),
-        first_seen=event.record.event_time,
-        last_seen=event.record.event_time,
         severity=severity,
         severity_reasons=reasons,
         resources=session_resources(event, call),
