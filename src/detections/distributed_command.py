@@ -39,7 +39,7 @@ from detections.base import (
     Verdict,
 )
 from detections.context import reached_instances
-from detections.evidence import contributing_event, iso, moment
+from detections.evidence import iso, window_events
 from detections.resources import (
     document_resource,
     instance_resource,
@@ -211,10 +211,7 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         "window_start": iso(window.start),
         "window_end": iso(window.end.epoch),
         "contributing_event_ids": [e.event_id for e in window.events],
-        "contributing_events": [
-            contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
-            for e in window.events[-_MAX_CONTRIBUTING:]
-        ],
+        "contributing_events": window_events(event, window, _MAX_CONTRIBUTING),
     }
     if window.capped:
         context["state_capped"] = (
@@ -238,17 +235,13 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         else ()
     )
     targets = tuple(Resource(type=ResourceType.TARGET, id=t[:256]) for t in window.unknown[:10])
-    times = [e.epoch for e in window.events]
     reach = "an unknown number of" if window.unknown else len(window.members)
-    return Verdict(
+    return Verdict.of_window(
+        window,
         summary=(
             f"{event.principal.key} ran commands on {reach} instances within "
             f"{int(settings.fanout_window.total_seconds() // 60)} minutes"
         ),
-        decisive_event_id=decisive,
-        event_ids=tuple(e.event_id for e in window.events),
-        first_seen=moment(min(times)),
-        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=instances + document + targets + principal_resources(event.principal),

@@ -34,10 +34,9 @@ from detections.base import (
 )
 from detections.document_chain import customer_document, state_name
 from detections.rare_document_creator import (
-    MAX_CONTENT_CHARS,
+    content_context,
     document_verdict,
     inspect_document,
-    visible_content,
 )
 from detections.resources import regional_name
 from detections.stateful import Observed, StatefulDetection
@@ -150,7 +149,6 @@ def changer_key(account: str, region: str, document: str, principal: str) -> Sta
 def _context(call: UpdateDocumentCall, days: int) -> dict[str, Any]:
     request = call.request
     described = call.response.document_description
-    content = visible_content(call)
     return {
         "document_name": call.document_name,
         "document_type": call.document_type,
@@ -159,8 +157,6 @@ def _context(call: UpdateDocumentCall, days: int) -> dict[str, Any]:
         "default_version": described.default_version if described else None,
         "version_name": request.version_name,
         "document_format": request.document_format,
-        "content_hidden": content is None,
-        "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
-        "content_length": len(content) if content is not None else None,
+        **content_context(call),
         "history_window_days": days,
     } | ({"malformed_fields": list(call.malformed_fields)} if call.malformed_fields else {})

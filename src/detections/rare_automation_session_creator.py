@@ -32,7 +32,7 @@ from detections.base import (
 )
 from detections.content_inspection import parse_document
 from detections.rare_document_creator import (
-    MAX_CONTENT_CHARS,
+    content_context,
     document_verdict,
     inspect_document,
     visible_content,
@@ -197,15 +197,12 @@ def _actions(node: object) -> Iterator[str]:
 
 def _context(call: CreateDocumentCall, why: str, days: int) -> dict[str, Any]:
     request = call.request
-    content = visible_content(call)
     return {
         "document_name": call.document_name,
         "document_type": call.document_type,
         "document_format": request.document_format,
         "runs_code": why,
         "tags": request.tags,
-        "content_hidden": content is None,
-        "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
-        "content_length": len(content) if content is not None else None,
+        **content_context(call),
         "history_window_days": days,
     }

@@ -147,6 +147,17 @@ def visible_content(call: CreateDocumentCall | UpdateDocumentCall) -> str | None
     return content if isinstance(content, str) else json.dumps(content)
 
 
+def content_context(call: CreateDocumentCall | UpdateDocumentCall) -> dict[str, Any]:
+    """How a document finding shows the content: up to MAX_CONTENT_CHARS of it and its whole
+    length, or that CloudTrail hid it."""
+    content = visible_content(call)
+    return {
+        "content_hidden": content is None,
+        "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
+        "content_length": len(content) if content is not None else None,
+    }
+
+
 def inspect_document(call: CreateDocumentCall | UpdateDocumentCall) -> ContentReport | None:
     content = visible_content(call)
     return inspect_content(content) if content is not None else None
@@ -154,7 +165,6 @@ def inspect_document(call: CreateDocumentCall | UpdateDocumentCall) -> ContentRe
 
 def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
     request = call.request
-    content = visible_content(call)
     truncated = request.truncated_fields
     return {
         "document_name": call.document_name,
@@ -162,8 +172,6 @@ def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
         "document_format": request.document_format,
         "target_type": request.target_type,
         "tags": request.tags,
-        "content_hidden": content is None,
-        "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
-        "content_length": len(content) if content is not None else None,
+        **content_context(call),
         "history_window_days": settings.history_window.days,
     } | ({"nesting_truncated": list(truncated)} if truncated else {})

@@ -36,7 +36,7 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.evidence import contributing_event, iso, moment
+from detections.evidence import iso, window_events
 from detections.resources import principal_resources
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Severity
@@ -187,7 +187,6 @@ def _verdict(
     failure), so the finding is the same whichever of its calls arrives last."""
     severity, reasons = _severity(failures)
     codes = Counter(code for code, _ in failures)
-    account = event.account_id
     context = {
         "failed_calls": len(failures),
         "error_codes": dict(codes.most_common(20)),
@@ -196,27 +195,20 @@ def _verdict(
         "threshold": settings.probe_failures,
         "window_start": iso(window.start),
         "window_end": iso(window.end.epoch),
-        "contributing_events": [
-            contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
-            for e in window.events[-200:]
-        ],
+        "contributing_events": window_events(event, window, 200),
     }
     if window.capped:
         context["state_capped"] = (
             "this principal's probing state is at its bound: counts cover its most recent "
             "calls and may be lower than made"
         )
-    times = [e.epoch for e in window.events]
     minutes = int(settings.probe_window.total_seconds() // 60)
-    return Verdict(
+    return Verdict.of_window(
+        window,
         summary=(
             f"{event.principal.key} had {len(failures)} failed SendCommand calls "
             f"({', '.join(sorted(codes))[:200]}) within {minutes} minutes, then one succeeded"
         ),
-        decisive_event_id=window.end.event_id,
-        event_ids=tuple(e.event_id for e in window.events),
-        first_seen=moment(min(times)),
-        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=principal_resources(event.principal),
