@@ -4,7 +4,9 @@ The real handler (`handler.app.lambda_handler`) runs with its runtime built by
 `ssm_detect.wiring.lambda_runtime` on clients we hand in, each carrying a `before-call` hook
 (counts the call; DynamoDB calls are classed by the item key they write: `ledger#...` is the
 suppression ledger, anything else detection state) and an `after-call` hook (counts failed
-conditional writes, and the item size DynamoDB returns, for the write-unit estimate).
+conditional writes, and the item size DynamoDB returns, for the write-unit estimate). The
+detections that declare a state update for the event are recorded as the pipeline asks them
+(`DeclaredUpdates`): the allowance of "one atomic state round trip per stateful detection".
 
 Per event kind, the measured event runs after its setup events on a principal of its own.
 Then the corpus's SendCommand / CreateDocument stream (what the EventBridge rule would deliver)
@@ -51,6 +53,25 @@ def item_size(item: dict[str, Any]) -> int:
     return size
 
 
+def dynamodb_role(request: dict[str, Any]) -> str:
+    """`ledger`, `state` or `state_prune`, from the keys a request writes. A transaction's keys
+    are inside its items (the ledger records a notification's windows in one
+    `TransactWriteItems`): it is the ledger's when every item is, detection state otherwise."""
+    writes = [request] + [
+        operation
+        for item in request.get("TransactItems", [])
+        for operation in item.values()
+        if isinstance(operation, dict)
+    ]
+    keys = [w.get("Key", {}).get("pk", {}).get("S") for w in writes]
+    keys = [key for key in keys if key is not None]
+    if keys and all(key.startswith("ledger#") for key in keys):
+        return "ledger"
+    if str(request.get("UpdateExpression", "")).startswith("DELETE"):
+        return "state_prune"
+    return "state"
+
+
 class CallCounter:
     """Counts AWS calls by category, from botocore's hooks on the injected clients."""
 
@@ -77,12 +98,7 @@ class CallCounter:
         category = f"{service}.{model.name}"
         body = params.get("body") or b"{}"
         if service == "dynamodb":
-            request = json.loads(body)
-            key = request.get("Key", {}).get("pk", {}).get("S", "")
-            role = "ledger" if key.startswith("ledger#") else "state"
-            if role == "state" and str(request.get("UpdateExpression", "")).startswith("DELETE"):
-                role = "state_prune"
-            category = f"{role}.{model.name}"
+            category = f"{dynamodb_role(json.loads(body))}.{model.name}"
         elif service == "securityhub":
             self.findings_imported += len(json.loads(body).get("Findings", []))
         self._current = category
@@ -113,25 +129,30 @@ class CallCounter:
         }
 
 
-def stateful_candidates(wired: Any, event: dict[str, Any]) -> list[str]:
-    """Detections that keep state and apply to the event: the target's one round trip each."""
-    from detections.base import Detection  # noqa: PLC0415
-    from ssm_detect.ingest import records_in, to_event  # noqa: PLC0415
-    from ssm_detect.ssm_event import SsmEvent  # noqa: PLC0415
+class DeclaredUpdates:
+    """Which detections declare a state update (`state_update` returns one), recorded from the
+    real pipeline as it runs: the prior verdicts, allowlist and settings are the handler's own,
+    so the count is what the event actually asks of the store, not a list kept by hand. Each
+    declared update is one atomic round trip, the target's allowance."""
 
-    settings = wired.pipeline.settings
-    found = []
-    for raw in records_in(event):
-        if not isinstance(raw, dict):
-            continue
-        parsed = to_event(raw, settings.principal_keying)
-        if not isinstance(parsed, SsmEvent):
-            continue
-        for detection in wired.pipeline.detections:
-            keeps_state = type(detection).state_update is not Detection.state_update
-            if keeps_state and detection.applies_to(parsed, settings):
-                found.append(detection.metadata.id)
-    return found
+    def __init__(self, detections: Any) -> None:
+        self.declared: list[str] = []
+        for detection in detections:
+            detection.state_update = self._recording(detection)
+
+    def _recording(self, detection: Any) -> Any:
+        declare = detection.state_update  # the bound method, before it is replaced
+
+        def state_update(*args: Any, **kwargs: Any) -> Any:
+            update = declare(*args, **kwargs)
+            if update is not None:
+                self.declared.append(detection.metadata.id)
+            return update
+
+        return state_update
+
+    def reset(self) -> None:
+        self.declared.clear()
 
 
 def run(stream: Path | None) -> dict[str, Any]:
@@ -164,6 +185,7 @@ def run(stream: Path | None) -> dict[str, Any]:
         )
         # The handler builds its runtime lazily through `app.runtime`; hand it ours.
         app.runtime = lambda _account: wired  # type: ignore[assignment]
+        declared = DeclaredUpdates(wired.pipeline.detections)
         context = Context()
 
         kinds = []
@@ -174,10 +196,12 @@ def run(stream: Path | None) -> dict[str, Any]:
                 for earlier in setup:
                     app.lambda_handler(earlier, context)
                 counter.reset()
+                declared.reset()
                 result = app.lambda_handler(event, context)
                 repeats.append(
                     counter.snapshot()
                     | {
+                        "stateful_detections": list(declared.declared),
                         "findings": sum(result["findings"].values()),
                         "by_detection": result["findings"],
                         "notified": result["notified"],
@@ -191,10 +215,11 @@ def run(stream: Path | None) -> dict[str, Any]:
                     "title": kind.title,
                     "event": kind.event,
                     "setup": list(kind.setup),
-                    "stateful_detections": stateful_candidates(
-                        wired, sequence(kind, f"{kind.name}-probe")[1]
+                    "stable": all(
+                        r["calls"] == first["calls"]
+                        and r["stateful_detections"] == first["stateful_detections"]
+                        for r in repeats
                     ),
-                    "stable": all(r["calls"] == first["calls"] for r in repeats),
                     **first,
                 }
             )

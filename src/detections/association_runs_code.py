@@ -28,12 +28,12 @@ from detections.base import (
     Verdict,
 )
 from detections.execution_paths import (
-    base_context,
+    Judged,
     code_runner,
     document_and_principal,
     reach_of,
-    service_lowered,
     ssm_resource,
+    strongest,
     with_content_evidence,
 )
 from ssm_detect.execution_calls import AssociationCall
@@ -86,34 +86,27 @@ class AssociationRunsCodeDetection(CallDetection[AssociationCall]):
         running = [j for j in judged if j is not None]
         if not running:
             return None
-        severity, reasons, context = max(running, key=lambda j: j[0].rank)
-        context = {**base_context(event, call.malformed_fields), **context}
-        if len(running) > 1:
-            context["associations"] = [j[2] for j in running[:10]]
-        reason_list = list(reasons)
-        severity = service_lowered(event, severity, reason_list)
-        record = event.record
+        severity, reasons, context = strongest(
+            event, call.malformed_fields, running, "associations"
+        )
         resources = document_and_principal(event, context["document_name"])
         ids = [a.association_id for a in call.associations if a.association_id]
         resources = (*resources, *(ssm_resource(event, "association", i) for i in ids[:10]))
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} set State Manager to run {context['document_name']} "
                 f"on {context['reach']}"
                 + (f" ({context['schedule']})" if context.get("schedule") else "")
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=severity,
-            severity_reasons=tuple(reason_list),
+            severity_reasons=reasons,
             resources=resources,
             context=context,
         )
 
 
-def _judge(association: Association) -> tuple[Severity, tuple[str, ...], dict[str, Any]] | None:
+def _judge(association: Association) -> Judged | None:
     runner = code_runner(association.name)
     if runner is None:
         return None

@@ -25,15 +25,15 @@ from detections.base import (
     Verdict,
 )
 from detections.execution_paths import (
+    Judged,
     Reach,
-    base_context,
     code_parameters,
     code_runner,
     document_and_principal,
     inspect_parameters,
     reach_of,
-    service_lowered,
     ssm_resource,
+    strongest,
     with_content_evidence,
 )
 from ssm_detect.execution_calls import AutomationCall, RunbookStart
@@ -78,34 +78,30 @@ class AutomationRunsCodeDetection(CallDetection[AutomationCall]):
         judged = [j for j in (_judge(r) for r in call.runbooks) if j is not None]
         if not judged:
             return None
-        severity, reasons, context = max(judged, key=lambda j: j[0].rank)
-        context = {**base_context(event, call.malformed_fields), **context}
-        context["automation_execution_id"] = call.execution_id
-        if len(judged) > 1:
-            context["runbooks"] = [j[2] for j in judged[:10]]
-        reason_list = list(reasons)
-        severity = service_lowered(event, severity, reason_list)
+        severity, reasons, context = strongest(
+            event,
+            call.malformed_fields,
+            judged,
+            "runbooks",
+            {"automation_execution_id": call.execution_id},
+        )
         resources = document_and_principal(event, context["document_name"])
         if call.execution_id:
             resources = (*resources, ssm_resource(event, "automation-execution", call.execution_id))
-        record = event.record
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} started runbook {context['document_name']} "
                 f"on {context['reach']}"
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=severity,
-            severity_reasons=tuple(reason_list),
+            severity_reasons=reasons,
             resources=resources,
             context=context,
         )
 
 
-def _judge(runbook: RunbookStart) -> tuple[Severity, tuple[str, ...], dict[str, Any]] | None:
+def _judge(runbook: RunbookStart) -> Judged | None:
     runner = code_runner(runbook.document_name)
     report = inspect_parameters(runbook.parameters)
     passes_code = bool(code_parameters(runbook.parameters)) or bool(report and report.hits)

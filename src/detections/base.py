@@ -22,11 +22,12 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from detections.evidence import Actor
+from detections.evidence import Actor, moment
 from ssm_detect.findings import MitreTag, Resource, Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
+from ssm_detect.state.distinct_window import Window
 
 EMPTY_STATE: StateSnapshot = {}
 
@@ -98,6 +99,59 @@ class Verdict:
     api_call: str | None = None
     """The call the finding is about when not the event's own (a run judged when its
     configuration arrives is still the SendCommand's)."""
+
+    @classmethod
+    def of_event(
+        cls,
+        event: SsmEvent,
+        *,
+        summary: str,
+        severity: Severity,
+        severity_reasons: tuple[str, ...] = (),
+        resources: tuple[Resource, ...] = (),
+        context: Mapping[str, Any],
+    ) -> Verdict:
+        """A verdict one event decides alone: it is the decisive and only event, and its time
+        is both first and last seen."""
+        at = event.record.event_time
+        return cls(
+            summary=summary,
+            decisive_event_id=event.event_id,
+            event_ids=(event.event_id,),
+            first_seen=at,
+            last_seen=at,
+            severity=severity,
+            severity_reasons=severity_reasons,
+            resources=resources,
+            context=context,
+        )
+
+    @classmethod
+    def of_window(
+        cls,
+        window: Window,
+        *,
+        summary: str,
+        severity: Severity,
+        severity_reasons: tuple[str, ...],
+        resources: tuple[Resource, ...],
+        context: Mapping[str, Any],
+    ) -> Verdict:
+        """A verdict a distinct-in-window reading decides: its closing event is the decisive
+        one, and its ids and times are the window's, never the event being processed (a late
+        event may complete a window it does not close), so every arrival order says the same."""
+        times = [e.epoch for e in window.events]
+        return cls(
+            summary=summary,
+            decisive_event_id=window.end.event_id,
+            event_ids=tuple(e.event_id for e in window.events),
+            first_seen=moment(min(times)),
+            last_seen=moment(max(times)),
+            severity=severity,
+            severity_reasons=severity_reasons,
+            resources=resources,
+            context=context,
+        )
 
 
 Prior = Mapping[str, Verdict]

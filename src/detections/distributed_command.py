@@ -39,20 +39,19 @@ from detections.base import (
     Verdict,
 )
 from detections.context import reached_instances
-from detections.evidence import contributing_event, iso, moment
+from detections.evidence import iso, window_events
 from detections.resources import (
     document_resource,
     instance_resource,
     partition_of,
     principal_resources,
 )
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.execution_calls import AutomationCall
 from ssm_detect.findings import Resource, ResourceType, Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import (
     EVENTS,
     MEMBERS,
@@ -134,7 +133,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
         # Failed calls ran nothing, so they do not count toward a fan-out.
         return (
             event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
             and _reached(event.call) is not None
         )
 
@@ -151,7 +150,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
             return None
         explicit, unbounded = reached
         return Observed(
-            StateKey("fanout", event.account_id, event.principal.key),
+            caller_key(event, "fanout"),
             Contribution(
                 epoch=to_epoch(event.record.event_time),
                 event_id=event.event_id,
@@ -211,10 +210,7 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         "window_start": iso(window.start),
         "window_end": iso(window.end.epoch),
         "contributing_event_ids": [e.event_id for e in window.events],
-        "contributing_events": [
-            contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
-            for e in window.events[-_MAX_CONTRIBUTING:]
-        ],
+        "contributing_events": window_events(event, window, _MAX_CONTRIBUTING),
     }
     if window.capped:
         context["state_capped"] = (
@@ -238,17 +234,13 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         else ()
     )
     targets = tuple(Resource(type=ResourceType.TARGET, id=t[:256]) for t in window.unknown[:10])
-    times = [e.epoch for e in window.events]
     reach = "an unknown number of" if window.unknown else len(window.members)
-    return Verdict(
+    return Verdict.of_window(
+        window,
         summary=(
             f"{event.principal.key} ran commands on {reach} instances within "
             f"{int(settings.fanout_window.total_seconds() // 60)} minutes"
         ),
-        decisive_event_id=decisive,
-        event_ids=tuple(e.event_id for e in window.events),
-        first_seen=moment(min(times)),
-        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=instances + document + targets + principal_resources(event.principal),

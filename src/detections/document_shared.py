@@ -85,13 +85,9 @@ class DocumentSharedDetection(CallDetection[ModifyDocumentPermissionCall]):
                 "shared_document_version": request.shared_document_version,
             }
         )
-        record = event.record
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=f"{event.principal.key} shared document {call.document_name} with {whom}",
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=severity,
             severity_reasons=reasons,
             resources=document_and_principal(event, call.document_name),

@@ -34,16 +34,14 @@ from detections.base import (
 )
 from detections.document_chain import customer_document, state_name
 from detections.rare_document_creator import (
-    MAX_CONTENT_CHARS,
+    content_context,
     document_verdict,
     inspect_document,
-    visible_content,
 )
 from detections.resources import regional_name
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller, sighting
 from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
-from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
 from ssm_detect.state.block import StateKey
@@ -94,7 +92,7 @@ class DocumentVersionByNewPrincipalDetection(StatefulDetection[Sighting, FirstSe
             isinstance(call, CreateDocumentCall | UpdateDocumentCall)
             and event.record.succeeded
             and customer_document(call.document_name) not in (None, PREFERENCES_DOCUMENT)
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> FirstSeen:
@@ -111,7 +109,7 @@ class DocumentVersionByNewPrincipalDetection(StatefulDetection[Sighting, FirstSe
             call.document_name, event.record.aws_region, event.account_id
         )
         key = changer_key(account, region, state_name(name), event.principal.key)
-        return Observed(key, Sighting(to_epoch(event.record.event_time), event.event_id))
+        return Observed(key, sighting(event))
 
     def judge(
         self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior
@@ -150,7 +148,6 @@ def changer_key(account: str, region: str, document: str, principal: str) -> Sta
 def _context(call: UpdateDocumentCall, days: int) -> dict[str, Any]:
     request = call.request
     described = call.response.document_description
-    content = visible_content(call)
     return {
         "document_name": call.document_name,
         "document_type": call.document_type,
@@ -159,8 +156,6 @@ def _context(call: UpdateDocumentCall, days: int) -> dict[str, Any]:
         "default_version": described.default_version if described else None,
         "version_name": request.version_name,
         "document_format": request.document_format,
-        "content_hidden": content is None,
-        "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
-        "content_length": len(content) if content is not None else None,
+        **content_context(call),
         "history_window_days": days,
     } | ({"malformed_fields": list(call.malformed_fields)} if call.malformed_fields else {})

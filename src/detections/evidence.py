@@ -1,7 +1,8 @@
 """Evidence a multi-event finding carries, in the shapes CONTRACTS.md fixes for the renderers.
 
 - `contributing_event`: one entry of `context["contributing_events"]` (every finding decided by
-  more than one event), so each event links to CloudTrail in its own region and account.
+  more than one event), so each event links to CloudTrail in its own region and account;
+  `window_events`: those entries for a distinct-in-window finding.
 - `Actor`: one entry of `context["actors"]` (findings with more than one actor: a chain's
   creator and executor), and what a chain remembers of the half it has not seen yet.
 """
@@ -16,6 +17,7 @@ from ssm_detect.findings import PrincipalRef
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.principal import Principal
 from ssm_detect.ssm_event import SsmEvent
+from ssm_detect.state.distinct_window import Window
 
 ACTOR_FIELDS = (
     "arn",
@@ -48,6 +50,16 @@ def contributing_event(event_id: str, epoch: int, region: str, account_id: str) 
         "region": region,
         "account_id": account_id,
     }
+
+
+def window_events(event: SsmEvent, window: Window, most: int) -> list[dict[str, str]]:
+    """A window finding's `contributing_events`: the window's last `most` events, each in the
+    region it kept (the deciding event's when it kept none), all in the event's account."""
+    account, region = event.account_id, event.record.aws_region
+    return [
+        contributing_event(e.event_id, e.epoch, e.origin or region, account)
+        for e in window.events[-most:]
+    ]
 
 
 @dataclass(frozen=True)

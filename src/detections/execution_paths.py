@@ -40,6 +40,11 @@ _COMMAND_KEYS = frozenset(
 )
 """Parameter names that carry code (AWS-RunShellScript `commands`, executeScript `Script`,
 AWS-RunRemoteScript `sourceInfo`)."""
+_MAX_LISTED = 10
+
+Judged = tuple[Severity, tuple[str, ...], dict[str, Any]]
+"""One item of a call judged alone (an association of a batch, a runbook of a change request):
+its severity, the reasons for it, and its part of the finding's context."""
 
 
 def short_name(document: str | None) -> str | None:
@@ -203,3 +208,22 @@ def service_lowered(event: SsmEvent, severity: Severity, reasons: list[str]) -> 
         return severity
     reasons.append("lowered to LOW: made by an AWS service principal")
     return min(severity, Severity.LOW, key=lambda s: s.rank)
+
+
+def strongest(
+    event: SsmEvent,
+    malformed: tuple[str, ...],
+    judged: list[Judged],
+    listed_as: str,
+    call_facts: dict[str, Any] | None = None,
+) -> Judged:
+    """The finding of a call that carries several items, each judged alone: the most severe
+    item's, after the call's own context (`call_facts` follow the item's), every item listed
+    under `listed_as` when there is more than one, lowered when an AWS service made the call."""
+    severity, reasons, context = max(judged, key=lambda j: j[0].rank)
+    context = {**base_context(event, malformed), **context, **(call_facts or {})}
+    if len(judged) > 1:
+        context[listed_as] = [j[2] for j in judged[:_MAX_LISTED]]
+    reason_list = list(reasons)
+    severity = service_lowered(event, severity, reason_list)
+    return severity, tuple(reason_list), context

@@ -96,15 +96,12 @@ class InteractiveSessionCommandDetection(Detection):
             return None
         severity, reasons = escalate(_BASE, report)
         kinds = "; ".join(dict.fromkeys(h.title for h in report.hits))
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} ran a command through a session on "
                 f"{call.target or 'a managed node'} that {kinds}"
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=event.record.event_time,
-            last_seen=event.record.event_time,
             severity=severity,
             severity_reasons=reasons,
             resources=session_resources(event, call),

@@ -104,16 +104,12 @@ class MaintenanceWindowTaskRunsCodeDetection(CallDetection[MaintenanceWindowTask
         resources = document_and_principal(event, task.task_arn)
         if task.window_id:
             resources = (*resources, ssm_resource(event, "maintenancewindow", task.window_id))
-        record = event.record
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} set maintenance window {task.window_id} to run "
                 f"{task.task_arn} on {reach.describe}"
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=severity,
             severity_reasons=tuple(reasons),
             resources=resources,

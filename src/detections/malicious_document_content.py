@@ -99,16 +99,13 @@ class MaliciousDocumentContentDetection(Detection):
             return None
         severity, reasons = escalate(METADATA.severity, report)
         record = event.record
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} {_verb(call)} document {call.document_name!s} whose "
                 "content "
                 f"{'; '.join(dict.fromkeys(h.title for h in report.hits))}"
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=severity,
             severity_reasons=reasons,
             resources=created_document_resources(event, call.document_name),

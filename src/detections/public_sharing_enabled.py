@@ -70,15 +70,12 @@ class PublicSharingBlockDisabledDetection(CallDetection[UpdateServiceSettingCall
         context.update(
             {"setting_id": call.request.setting_id, "setting_value": call.request.setting_value}
         )
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} allowed public sharing of SSM documents in "
                 f"{record.aws_region}"
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=METADATA.severity,
             resources=document_and_principal(event, None),
             context=context,

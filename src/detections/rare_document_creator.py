@@ -24,14 +24,12 @@ from detections.content_inspection import (
     inspect_content,
 )
 from detections.resources import created_document_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller, sighting
 from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
-from ssm_detect.models.event_time import to_epoch
 from ssm_detect.models.ssm_calls import HIDDEN
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.first_seen import FirstSeen, FirstSeenReading, Sighting
 
 CREATIONS = "created"
@@ -79,7 +77,7 @@ class RareCommandDocumentCreatorDetection(StatefulDetection[Sighting, FirstSeenR
             isinstance(call, CreateDocumentCall)
             and call.is_command_document
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> FirstSeen:
@@ -90,8 +88,7 @@ class RareCommandDocumentCreatorDetection(StatefulDetection[Sighting, FirstSeenR
         self, event: SsmEvent, settings: Settings, prior: Prior
     ) -> Observed[Sighting] | None:
         del settings, prior
-        key = StateKey("creator", event.account_id, event.principal.key)
-        return Observed(key, Sighting(to_epoch(event.record.event_time), event.event_id))
+        return Observed(caller_key(event, "creator"), sighting(event))
 
     def judge(
         self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior
@@ -126,13 +123,9 @@ def document_verdict(
     severity raised by what the content inspector found, and its hits in the context."""
     base, report = judged
     severity, reasons = escalate(base, report) if report else (base, ())
-    record = event.record
-    return Verdict(
+    return Verdict.of_event(
+        event,
         summary=summary,
-        decisive_event_id=event.event_id,
-        event_ids=(event.event_id,),
-        first_seen=record.event_time,
-        last_seen=record.event_time,
         severity=severity,
         severity_reasons=reasons,
         resources=created_document_resources(event, document_name),
@@ -151,6 +144,17 @@ def visible_content(call: CreateDocumentCall | UpdateDocumentCall) -> str | None
     return content if isinstance(content, str) else json.dumps(content)
 
 
+def content_context(call: CreateDocumentCall | UpdateDocumentCall) -> dict[str, Any]:
+    """How a document finding shows the content: up to MAX_CONTENT_CHARS of it and its whole
+    length, or that CloudTrail hid it."""
+    content = visible_content(call)
+    return {
+        "content_hidden": content is None,
+        "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
+        "content_length": len(content) if content is not None else None,
+    }
+
+
 def inspect_document(call: CreateDocumentCall | UpdateDocumentCall) -> ContentReport | None:
     content = visible_content(call)
     return inspect_content(content) if content is not None else None
@@ -158,7 +162,6 @@ def inspect_document(call: CreateDocumentCall | UpdateDocumentCall) -> ContentRe
 
 def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
     request = call.request
-    content = visible_content(call)
     truncated = request.truncated_fields
     return {
         "document_name": call.document_name,
@@ -166,8 +169,6 @@ def _context(call: CreateDocumentCall, settings: Settings) -> dict[str, Any]:
         "document_format": request.document_format,
         "target_type": request.target_type,
         "tags": request.tags,
-        "content_hidden": content is None,
-        "content": content[:MAX_CONTENT_CHARS] if content is not None else None,
-        "content_length": len(content) if content is not None else None,
+        **content_context(call),
         "history_window_days": settings.history_window.days,
     } | ({"nesting_truncated": list(truncated)} if truncated else {})

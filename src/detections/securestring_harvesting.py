@@ -37,15 +37,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from detections.base import AttackRef, DetectionMetadata, Prior, Verdict
-from detections.evidence import contributing_event, iso, moment
+from detections.evidence import iso, window_events
 from detections.resources import partition_of, principal_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.findings import Resource, ResourceType, Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.principal import Principal
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import DescribeParametersCall, ParameterReadCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import (
     EVENTS,
     MEMBERS,
@@ -127,7 +126,7 @@ class SecureStringHarvestingDetection(StatefulDetection[Contribution, tuple[Wind
         return (
             (reads or isinstance(call, DescribeParametersCall))
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> DistinctInWindow:
@@ -140,7 +139,7 @@ class SecureStringHarvestingDetection(StatefulDetection[Contribution, tuple[Wind
         contribution = _contribution(event)
         if contribution is None:
             return None
-        return Observed(StateKey("secrets", event.account_id, event.principal.key), contribution)
+        return Observed(caller_key(event, "secrets"), contribution)
 
     def judge(
         self, event: SsmEvent, settings: Settings, reading: tuple[Window, ...], prior: Prior
@@ -242,10 +241,7 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         "window_end": iso(window.end.epoch),
         "source_ip": event.record.source_ip_address,
         "user_agent": event.record.user_agent,
-        "contributing_events": [
-            contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
-            for e in window.events[-_MAX_CONTRIBUTING:]
-        ],
+        "contributing_events": window_events(event, window, _MAX_CONTRIBUTING),
     }
     call = event.call
     if isinstance(call, ParameterReadCall) and call.request.oddities:
@@ -260,15 +256,11 @@ def _verdict(event: SsmEvent, settings: Settings, window: Window) -> Verdict:
         for kind, region, value in names[:20]
         if kind == NAME
     )
-    times = [e.epoch for e in window.events]
     minutes = int(settings.secret_read_window.total_seconds() // 60)
     reach = "every parameter of a region" if window.unknown else f"{len(read)} parameters"
-    return Verdict(
+    return Verdict.of_window(
+        window,
         summary=f"{event.principal.key} decrypted {reach} within {minutes} minutes",
-        decisive_event_id=window.end.event_id,
-        event_ids=tuple(e.event_id for e in window.events),
-        first_seen=moment(min(times)),
-        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=resources + principal_resources(event.principal),

@@ -211,12 +211,9 @@ def _plain(event: SsmEvent, call: SendCommandCall, settings: Settings) -> Verdic
         if unknown
         else f"{len(explicit)} target(s)"
     )
-    return Verdict(
+    return Verdict.of_event(
+        event,
         summary=f"{event.principal.key} ran {call.document_name or 'a document'} on {reach}",
-        decisive_event_id=event.event_id,
-        event_ids=(event.event_id,),
-        first_seen=event.record.event_time,
-        last_seen=event.record.event_time,
         severity=severity,
         severity_reasons=reasons,
         resources=send_command_resources(event, call, call.instance_ids)

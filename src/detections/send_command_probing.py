@@ -36,14 +36,13 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.evidence import contributing_event, iso, moment
+from detections.evidence import iso, window_events
 from detections.resources import principal_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import (
     EVENTS,
     MEMBERS,
@@ -121,9 +120,7 @@ class SendCommandProbingDetection(StatefulDetection[Contribution, tuple[Window, 
     metadata: ClassVar[DetectionMetadata] = METADATA
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        return isinstance(event.call, SendCommandCall) and (
-            settings.include_service_principals or not event.principal.is_aws_service
-        )
+        return isinstance(event.call, SendCommandCall) and counts_caller(event, settings)
 
     def block(self, settings: Settings) -> DistinctInWindow:
         return DistinctInWindow(settings.probe_window, bounds=BOUNDS, names=SET_NAMES)
@@ -137,7 +134,7 @@ class SendCommandProbingDetection(StatefulDetection[Contribution, tuple[Window, 
             return None  # says nothing about the caller, and is not a success either
         failure = () if record.succeeded else (failure_member(record.error_code, event.event_id),)
         return Observed(
-            StateKey("probing", event.account_id, event.principal.key),
+            caller_key(event, "probing"),
             Contribution(
                 epoch=to_epoch(record.event_time),
                 event_id=event.event_id,
@@ -187,7 +184,6 @@ def _verdict(
     failure), so the finding is the same whichever of its calls arrives last."""
     severity, reasons = _severity(failures)
     codes = Counter(code for code, _ in failures)
-    account = event.account_id
     context = {
         "failed_calls": len(failures),
         "error_codes": dict(codes.most_common(20)),
@@ -196,27 +192,20 @@ def _verdict(
         "threshold": settings.probe_failures,
         "window_start": iso(window.start),
         "window_end": iso(window.end.epoch),
-        "contributing_events": [
-            contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
-            for e in window.events[-200:]
-        ],
+        "contributing_events": window_events(event, window, 200),
     }
     if window.capped:
         context["state_capped"] = (
             "this principal's probing state is at its bound: counts cover its most recent "
             "calls and may be lower than made"
         )
-    times = [e.epoch for e in window.events]
     minutes = int(settings.probe_window.total_seconds() // 60)
-    return Verdict(
+    return Verdict.of_window(
+        window,
         summary=(
             f"{event.principal.key} had {len(failures)} failed SendCommand calls "
             f"({', '.join(sorted(codes))[:200]}) within {minutes} minutes, then one succeeded"
         ),
-        decisive_event_id=window.end.event_id,
-        event_ids=tuple(e.event_id for e in window.events),
-        first_seen=moment(min(times)),
-        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=principal_resources(event.principal),

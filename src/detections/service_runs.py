@@ -90,15 +90,12 @@ def unattributed(
         "actors": {"issued_by": Actor.of(event).as_context()},
     }
     explicit, unknown = reached_instances(call)
-    return Verdict(
+    return Verdict.of_event(
+        event,
         summary=(
             f"an AWS service ({event.principal.key}) ran {call.document_name} for {ref.label} "
             f"on {_reach(list(explicit), list(unknown))}; who configured it was not seen"
         ),
-        decisive_event_id=event.event_id,
-        event_ids=(event.event_id,),
-        first_seen=event.record.event_time,
-        last_seen=event.record.event_time,
         severity=assessment.severity.lowered(),
         severity_reasons=reasons,
         resources=send_command_resources(event, call, call.instance_ids)

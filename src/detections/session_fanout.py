@@ -24,15 +24,14 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.evidence import contributing_event, iso, moment
+from detections.evidence import iso, window_events
 from detections.resources import partition_of, principal_resources
 from detections.session_context import session_context, target_resource
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent, StartSessionCall
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import Contribution, DistinctInWindow, Window
 
 _MAX_LISTED = 50
@@ -88,7 +87,7 @@ class SessionFanoutDetection(StatefulDetection[Contribution, tuple[Window, ...]]
             isinstance(call, StartSessionCall)
             and call.target is not None
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> DistinctInWindow:
@@ -103,7 +102,7 @@ class SessionFanoutDetection(StatefulDetection[Contribution, tuple[Window, ...]]
             return None
         region = event.record.aws_region
         return Observed(
-            StateKey("sessions", event.account_id, event.principal.key),
+            caller_key(event, "sessions"),
             Contribution(
                 epoch=to_epoch(event.record.event_time),
                 event_id=event.event_id,
@@ -143,27 +142,20 @@ def _verdict(
         "threshold": settings.session_fanout_threshold,
         "window_start": iso(window.start),
         "window_end": iso(window.end.epoch),
-        "contributing_events": [
-            contributing_event(e.event_id, e.epoch, e.origin or event.record.aws_region, account)
-            for e in window.events[-_MAX_CONTRIBUTING:]
-        ],
+        "contributing_events": window_events(event, window, _MAX_CONTRIBUTING),
     }
     if window.capped:
         context["state_capped"] = (
             "this principal's session state is at its bound: counts cover its most recent "
             "sessions and may be lower than reached"
         )
-    times = [e.epoch for e in window.events]
     minutes = int(settings.session_fanout_window.total_seconds() // 60)
-    return Verdict(
+    return Verdict.of_window(
+        window,
         summary=(
             f"{event.principal.key} opened sessions on {len(window.members)} distinct managed "
             f"nodes within {minutes} minutes"
         ),
-        decisive_event_id=window.end.event_id,
-        event_ids=tuple(e.event_id for e in window.events),
-        first_seen=moment(min(times)),
-        last_seen=moment(max(times)),
         severity=severity,
         severity_reasons=reasons,
         resources=tuple(

@@ -94,15 +94,12 @@ class SessionLoggingDisabledDetection(Detection):
             return None
         severity, reasons = judged
         record = event.record
-        return Verdict(
+        return Verdict.of_event(
+            event,
             summary=(
                 f"{event.principal.key} changed the Session Manager preferences in "
                 f"{record.aws_region}: {'; '.join(reasons)}"
             ),
-            decisive_event_id=event.event_id,
-            event_ids=(event.event_id,),
-            first_seen=record.event_time,
-            last_seen=record.event_time,
             severity=severity,
             severity_reasons=tuple(reasons),
             resources=document_and_principal(event, PREFERENCES_DOCUMENT),

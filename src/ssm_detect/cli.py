@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ssm_detect.event_names import DETECTED_EVENT_NAMES
-from ssm_detect.principal import PrincipalKeying
 from ssm_detect.replay.progress import NoProgress, ReplayProgress
-from ssm_detect.settings import Settings
 
+# The record models (and pydantic) are imported by the commands that use them, not here: a
+# parallel replay's fork server imports this module, the `ssm-detect` script's (replay/engine.py).
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from ssm_detect.findings import Finding
     from ssm_detect.replay.engine import Intake
     from ssm_detect.replay.sources import SourceItem
+    from ssm_detect.settings import Settings
     from ssm_detect.state import StateStore
 
 DEFAULT_SORT_BUFFER_MB = 64
@@ -186,6 +187,8 @@ def _settings_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--history-days", type=float)
     group.add_argument("--fanout-threshold", type=int)
     group.add_argument("--fanout-window-minutes", type=float)
+    from ssm_detect.principal import PrincipalKeying  # noqa: PLC0415 - see the imports
+
     group.add_argument("--principal-keying", choices=[k.value for k in PrincipalKeying])
     group.add_argument("--include-service-principals", action="store_true", default=None)
 
@@ -201,6 +204,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "INCLUDE_SERVICE_PRINCIPALS": args.include_service_principals,
     }
     env.update({name: str(value) for name, value in options.items() if value is not None})
+    from ssm_detect.settings import Settings  # noqa: PLC0415 - see the imports
+
     try:
         return Settings.from_env(env)
     except ValueError as error:

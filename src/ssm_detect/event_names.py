@@ -9,6 +9,10 @@ Append new names here, in the group of the issue that reads them.
 
 from __future__ import annotations
 
+SSM_EVENT_SOURCE = "ssm.amazonaws.com"
+"""Here, not only with the record models, so that replay's reader processes can test it without
+importing pydantic (replay/reader.py)."""
+
 SEND_AND_CREATE = ("SendCommand", "CreateDocument")
 """The two calls of the seed rules."""
 

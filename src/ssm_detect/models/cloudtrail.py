@@ -6,11 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ssm_detect.event_names import SSM_EVENT_SOURCE as SSM_EVENT_SOURCE  # noqa: PLC0414 - re-export
 from ssm_detect.models.bounds import AccountId
 from ssm_detect.models.event_time import EventTime
 from ssm_detect.models.identity import UserIdentity
-
-SSM_EVENT_SOURCE = "ssm.amazonaws.com"
 
 
 class CloudTrailRecord(BaseModel):

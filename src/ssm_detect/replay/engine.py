@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -31,6 +32,7 @@ from ssm_detect.models.event_time import parse_event_time
 from ssm_detect.pipeline import Pipeline
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.processing import Summary, run_events
+from ssm_detect.replay import reader
 from ssm_detect.replay.ordering import DEFAULT_MAX_HELD_BYTES, EventSorter, HeldEvent
 from ssm_detect.replay.prefilter import needs_parsing
 from ssm_detect.replay.progress import NoProgress, ReplayProgress
@@ -287,7 +289,10 @@ def read_inputs(
     if jobs > 1 and len(files) > 1:
         parts = _read_in_workers(files, keying, event_names, jobs, window)
         for part, size in zip(parts, sizes, strict=True):
-            intake.merge(part)
+            if isinstance(part, FilteredRecords):
+                intake.add((part,))  # parsed here, as one process parses it
+            else:
+                intake.merge(part)
             progress.advance(size)
         return intake, len(files)
     needed = needs_parsing(event_names)
@@ -316,23 +321,42 @@ def _read_in_workers(
     event_names: frozenset[str] | None,
     jobs: int,
     window: Window | None,
-) -> Iterator[FileIntake]:
-    """Each file read in a worker process, results in file order, at most 2 per worker in
-    flight (memory stays bounded however many files). Workers are spawned, not forked: the
-    progress bar runs a thread, and forking a threaded process can deadlock."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+) -> Iterator[FilteredRecords | FileIntake]:
+    """Each file read in a reader process (reader.py), results in file order, at most 2 per
+    reader in flight (memory stays bounded however many files)."""
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_reader_context()) as pool:
         waiting = iter(files)
-        pending: deque[Future[FileIntake]] = deque(
-            pool.submit(read_one_file, path, keying, event_names, window)
-            for path in islice(waiting, 2 * jobs)
-        )
+
+        def submit(path: Path) -> Future[FilteredRecords | FileIntake]:
+            return pool.submit(reader.read_part, path, keying.value, event_names, window)
+
+        pending = deque(submit(path) for path in islice(waiting, 2 * jobs))
         while pending:
             part = pending.popleft().result()
             following = next(waiting, None)
             if following is not None:
-                pending.append(pool.submit(read_one_file, following, keying, event_names, window))
+                pending.append(submit(following))
             yield part
+
+
+def _reader_context() -> multiprocessing.context.BaseContext:
+    """How reader processes start: forked from this process when that is safe, else from a
+    fork server; never each spawned as a fresh interpreter, which re-runs the `ssm-detect`
+    script's imports in every reader (about a tenth of a second of CPU each, before this module
+    and the CLI were made light, half a second).
+
+    Forking is safe on Linux while this process has one thread: the pool forks its readers
+    before it starts its own threads, and a reader only reads files and returns (it never
+    touches what it inherited, such as an open SQLite state store, and leaves by `os._exit`).
+    With another thread running (the progress bar on a terminal), a lock that thread holds at
+    the fork would stay held in the child forever: the readers then come from a fork server,
+    one fresh single-threaded interpreter that imports the reader module (and the script) once
+    and forks each reader from itself."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", reader.__name__])
+    return context
 
 
 def replay(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from ssm_detect.models.cloudtrail import SSM_EVENT_SOURCE
+from ssm_detect.event_names import SSM_EVENT_SOURCE
 
 _ABSENT = msgspec.UNSET
 

@@ -119,7 +119,7 @@ def read_file(path: Path, needed: Needed = _KEEP_EVERYTHING) -> Iterator[SourceI
     services' records only); anything else, or anything the prefilter declines, is read by the
     general reader below."""
     if not path.name.endswith(_LINE_SUFFIXES):
-        fast = _log_object(path, needed)
+        fast = log_object(path, needed)
         if fast is not None:
             yield fast
             return
@@ -162,7 +162,7 @@ def _read_stream(raw: BinaryIO, origin: str, *, lines: bool) -> Iterator[SourceI
         yield Problem(cursor.next_position(), f"unreadable: {_describe_read_error(error)}")
 
 
-def _log_object(path: Path, needed: Needed) -> FilteredRecords | None:
+def log_object(path: Path, needed: Needed) -> FilteredRecords | None:
     """The file as an S3 log object through the prefilter, or None for the general reader
     (another shape, a file too large to hold compressed, or damage: the general reader reports
     where)."""
