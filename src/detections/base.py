@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import UnionType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -203,9 +204,9 @@ class OfCall(Generic[CallT]):
     holds for it). A mixin, so that stateful detections can share it; put it before the
     detection base class so that its `applies_to` is the one used."""
 
-    call_type: ClassVar[type]
-    """The call model this detection judges; `CallT` says the same to the type checker (a
-    ClassVar cannot name a type variable)."""
+    call_type: ClassVar[type | UnionType]
+    """The call model this detection judges (or a union of models, `A | B`); `CallT` says the
+    same to the type checker (a ClassVar cannot name a type variable)."""
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
         del settings

@@ -46,13 +46,12 @@ from detections.resources import (
     partition_of,
     principal_resources,
 )
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.execution_calls import AutomationCall
 from ssm_detect.findings import Resource, ResourceType, Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import (
     EVENTS,
     MEMBERS,
@@ -134,7 +133,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
         # Failed calls ran nothing, so they do not count toward a fan-out.
         return (
             event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
             and _reached(event.call) is not None
         )
 
@@ -151,7 +150,7 @@ class DistributedCommandDetection(StatefulDetection[Contribution, tuple[Window, 
             return None
         explicit, unbounded = reached
         return Observed(
-            StateKey("fanout", event.account_id, event.principal.key),
+            caller_key(event, "fanout"),
             Contribution(
                 epoch=to_epoch(event.record.event_time),
                 event_id=event.event_id,

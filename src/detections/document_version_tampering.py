@@ -39,10 +39,9 @@ from detections.rare_document_creator import (
     inspect_document,
 )
 from detections.resources import regional_name
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, counts_caller, sighting
 from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
-from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
 from ssm_detect.state.block import StateKey
@@ -93,7 +92,7 @@ class DocumentVersionByNewPrincipalDetection(StatefulDetection[Sighting, FirstSe
             isinstance(call, CreateDocumentCall | UpdateDocumentCall)
             and event.record.succeeded
             and customer_document(call.document_name) not in (None, PREFERENCES_DOCUMENT)
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> FirstSeen:
@@ -110,7 +109,7 @@ class DocumentVersionByNewPrincipalDetection(StatefulDetection[Sighting, FirstSe
             call.document_name, event.record.aws_region, event.account_id
         )
         key = changer_key(account, region, state_name(name), event.principal.key)
-        return Observed(key, Sighting(to_epoch(event.record.event_time), event.event_id))
+        return Observed(key, sighting(event))
 
     def judge(
         self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior

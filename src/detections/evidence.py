@@ -143,12 +143,5 @@ class Actor:
         )
 
     def principal_ref(self) -> PrincipalRef:
-        return PrincipalRef(
-            key=self.principal_key,
-            type=self.type,
-            arn=self.arn,
-            role_arn=self.role_arn,
-            session_name=self.session_name,
-            access_key_id=self.access_key_id,
-            is_aws_service=self.is_aws_service,
-        )
+        """`principal()` as a finding names it: the finding model holds the same fields."""
+        return PrincipalRef(**asdict(self.principal()))

@@ -34,12 +34,10 @@ from typing import ClassVar
 
 from detections.base import AttackRef, DetectionMetadata, OfCall, Prior, Verdict
 from detections.resources import principal_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, sighting
 from ssm_detect.findings import Resource, ResourceType, Severity
-from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateActivationCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.first_seen import FirstSeen, FirstSeenReading, Sighting
 
 METADATA = DetectionMetadata(
@@ -96,10 +94,7 @@ class HybridActivationDetection(
 
     def observe(self, event: SsmEvent, settings: Settings, prior: Prior) -> Observed[Sighting]:
         del settings, prior
-        return Observed(
-            StateKey("activator", event.account_id, event.principal.key),
-            Sighting(to_epoch(event.record.event_time), event.event_id),
-        )
+        return Observed(caller_key(event, "activator"), sighting(event))
 
     def judge(
         self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior

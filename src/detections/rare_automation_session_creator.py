@@ -37,12 +37,10 @@ from detections.rare_document_creator import (
     inspect_document,
     visible_content,
 )
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller, sighting
 from ssm_detect.findings import Severity
-from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.first_seen import FirstSeen, FirstSeenReading, Sighting
 
 TYPES = ("automation", "session")
@@ -105,7 +103,7 @@ class RareAutomationOrSessionDocumentCreatorDetection(
             isinstance(call, CreateDocumentCall)
             and call.document_type.lower() in TYPES
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> FirstSeen:
@@ -119,8 +117,7 @@ class RareAutomationOrSessionDocumentCreatorDetection(
         if not isinstance(call, CreateDocumentCall):
             return None
         kind = f"creator-{call.document_type.lower()}"
-        key = StateKey(kind, event.account_id, event.principal.key)
-        return Observed(key, Sighting(to_epoch(event.record.event_time), event.event_id))
+        return Observed(caller_key(event, kind), sighting(event))
 
     def judge(
         self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior

@@ -24,14 +24,12 @@ from detections.content_inspection import (
     inspect_content,
 )
 from detections.resources import created_document_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller, sighting
 from ssm_detect.execution_calls import UpdateDocumentCall
 from ssm_detect.findings import Severity
-from ssm_detect.models.event_time import to_epoch
 from ssm_detect.models.ssm_calls import HIDDEN
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.first_seen import FirstSeen, FirstSeenReading, Sighting
 
 CREATIONS = "created"
@@ -79,7 +77,7 @@ class RareCommandDocumentCreatorDetection(StatefulDetection[Sighting, FirstSeenR
             isinstance(call, CreateDocumentCall)
             and call.is_command_document
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> FirstSeen:
@@ -90,8 +88,7 @@ class RareCommandDocumentCreatorDetection(StatefulDetection[Sighting, FirstSeenR
         self, event: SsmEvent, settings: Settings, prior: Prior
     ) -> Observed[Sighting] | None:
         del settings, prior
-        key = StateKey("creator", event.account_id, event.principal.key)
-        return Observed(key, Sighting(to_epoch(event.record.event_time), event.event_id))
+        return Observed(caller_key(event, "creator"), sighting(event))
 
     def judge(
         self, event: SsmEvent, settings: Settings, reading: FirstSeenReading, prior: Prior

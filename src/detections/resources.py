@@ -85,14 +85,7 @@ def principal_resources(principal: Principal) -> tuple[Resource, ...]:
 
 def actor_resources(actor: Actor) -> tuple[Resource, ...]:
     """`principal_resources` for an actor a state block remembered."""
-    found: list[Resource] = []
-    if actor.role_arn:
-        found.append(Resource(type=ResourceType.IAM_ROLE, id=actor.role_arn))
-    elif actor.arn and ":user/" in actor.arn:
-        found.append(Resource(type=ResourceType.IAM_USER, id=actor.arn))
-    if actor.access_key_id:
-        found.append(Resource(type=ResourceType.ACCESS_KEY, id=actor.access_key_id))
-    return tuple(found)
+    return principal_resources(actor.principal())
 
 
 def created_document_resources(event: SsmEvent, document_name: str | None) -> tuple[Resource, ...]:

@@ -39,13 +39,12 @@ from typing import ClassVar
 from detections.base import AttackRef, DetectionMetadata, Prior, Verdict
 from detections.evidence import iso, window_events
 from detections.resources import partition_of, principal_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.findings import Resource, ResourceType, Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.principal import Principal
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import DescribeParametersCall, ParameterReadCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import (
     EVENTS,
     MEMBERS,
@@ -127,7 +126,7 @@ class SecureStringHarvestingDetection(StatefulDetection[Contribution, tuple[Wind
         return (
             (reads or isinstance(call, DescribeParametersCall))
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> DistinctInWindow:
@@ -140,7 +139,7 @@ class SecureStringHarvestingDetection(StatefulDetection[Contribution, tuple[Wind
         contribution = _contribution(event)
         if contribution is None:
             return None
-        return Observed(StateKey("secrets", event.account_id, event.principal.key), contribution)
+        return Observed(caller_key(event, "secrets"), contribution)
 
     def judge(
         self, event: SsmEvent, settings: Settings, reading: tuple[Window, ...], prior: Prior

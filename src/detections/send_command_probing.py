@@ -38,12 +38,11 @@ from detections.base import (
 )
 from detections.evidence import iso, window_events
 from detections.resources import principal_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SendCommandCall, SsmEvent
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import (
     EVENTS,
     MEMBERS,
@@ -121,9 +120,7 @@ class SendCommandProbingDetection(StatefulDetection[Contribution, tuple[Window, 
     metadata: ClassVar[DetectionMetadata] = METADATA
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        return isinstance(event.call, SendCommandCall) and (
-            settings.include_service_principals or not event.principal.is_aws_service
-        )
+        return isinstance(event.call, SendCommandCall) and counts_caller(event, settings)
 
     def block(self, settings: Settings) -> DistinctInWindow:
         return DistinctInWindow(settings.probe_window, bounds=BOUNDS, names=SET_NAMES)
@@ -137,7 +134,7 @@ class SendCommandProbingDetection(StatefulDetection[Contribution, tuple[Window, 
             return None  # says nothing about the caller, and is not a success either
         failure = () if record.succeeded else (failure_member(record.error_code, event.event_id),)
         return Observed(
-            StateKey("probing", event.account_id, event.principal.key),
+            caller_key(event, "probing"),
             Contribution(
                 epoch=to_epoch(record.event_time),
                 event_id=event.event_id,

@@ -27,12 +27,11 @@ from detections.base import (
 from detections.evidence import iso, window_events
 from detections.resources import partition_of, principal_resources
 from detections.session_context import session_context, target_resource
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, counts_caller
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent, StartSessionCall
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.distinct_window import Contribution, DistinctInWindow, Window
 
 _MAX_LISTED = 50
@@ -88,7 +87,7 @@ class SessionFanoutDetection(StatefulDetection[Contribution, tuple[Window, ...]]
             isinstance(call, StartSessionCall)
             and call.target is not None
             and event.record.succeeded
-            and (settings.include_service_principals or not event.principal.is_aws_service)
+            and counts_caller(event, settings)
         )
 
     def block(self, settings: Settings) -> DistinctInWindow:
@@ -103,7 +102,7 @@ class SessionFanoutDetection(StatefulDetection[Contribution, tuple[Window, ...]]
             return None
         region = event.record.aws_region
         return Observed(
-            StateKey("sessions", event.account_id, event.principal.key),
+            caller_key(event, "sessions"),
             Contribution(
                 epoch=to_epoch(event.record.event_time),
                 event_id=event.event_id,

@@ -41,13 +41,11 @@ from detections.base import (
     Verdict,
 )
 from detections.session_context import session_context, session_resources
-from detections.stateful import Observed, StatefulDetection
+from detections.stateful import Observed, StatefulDetection, caller_key, sighting
 from ssm_detect.findings import Severity
-from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent, StartSessionCall
 from ssm_detect.state import StateSnapshot
-from ssm_detect.state.block import StateKey
 from ssm_detect.state.first_seen import FirstSeen, FirstSeenReading, Sighting
 
 SSH_SESSION_DOCUMENT = "AWS-StartSSHSession"
@@ -192,10 +190,7 @@ class SessionTunnelDetection(
 
     def observe(self, event: SsmEvent, settings: Settings, prior: Prior) -> Observed[Sighting]:
         del settings, prior
-        return Observed(
-            StateKey("tunneller", event.account_id, event.principal.key),
-            Sighting(to_epoch(event.record.event_time), event.event_id),
-        )
+        return Observed(caller_key(event, "tunneller"), sighting(event))
 
     def evaluate_all(
         self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from detections.base import NO_PRIOR, Detection, Prior, Verdict
+from ssm_detect.models.event_time import to_epoch
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
 from ssm_detect.state.block import Block, StateKey
+from ssm_detect.state.first_seen import Sighting
 
 Observation = TypeVar("Observation")
 Reading = TypeVar("Reading")
@@ -35,6 +37,23 @@ Reading = TypeVar("Reading")
 class Observed(Generic[Observation]):
     key: StateKey
     observation: Observation
+
+
+def counts_caller(event: SsmEvent, settings: Settings) -> bool:
+    """Whether the caller's calls feed a detection's state: a person's always, an AWS service
+    principal's (State Manager, Automation) only when the settings include them."""
+    return settings.include_service_principals or not event.principal.is_aws_service
+
+
+def caller_key(event: SsmEvent, kind: str) -> StateKey:
+    """The key of the caller's own state of `kind`: account and principal, no region
+    (principals are global, so their calls in every region count together)."""
+    return StateKey(kind, event.account_id, event.principal.key)
+
+
+def sighting(event: SsmEvent) -> Sighting:
+    """The event as a first-seen block remembers it: its time and id."""
+    return Sighting(to_epoch(event.record.event_time), event.event_id)
 
 
 class StatefulDetection(Detection, Generic[Observation, Reading]):
