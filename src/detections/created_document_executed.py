@@ -55,7 +55,7 @@ from detections.document_chain import (
     state_name,
     version_link,
 )
-from detections.evidence import Actor, contributing_event, moment
+from detections.evidence import Actor, contributing_event
 from detections.resources import (
     actor_resources,
     document_resource,
@@ -205,15 +205,12 @@ def _verdict(
         )
     verb = "made default" if path == MADE_DEFAULT else f"run ({path})"
     what = "created" if created else f"given version {pair.first.data.get('version') or '?'}"
-    return Verdict(
+    return Verdict.of_pair(
+        pair,
         summary=(
             f"document {name} {what} by {author.principal_key} was {verb} by "
             f"{executor.principal_key} {minutes} minutes later"
         ),
-        decisive_event_id=pair.second.event_id,
-        event_ids=(pair.first.event_id, pair.second.event_id),
-        first_seen=moment(pair.first.epoch),
-        last_seen=moment(pair.second.epoch),
         severity=severity,
         severity_reasons=reasons,
         resources=_resources(key, author, executor, instance_ids),
