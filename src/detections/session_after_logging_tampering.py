@@ -30,7 +30,7 @@ from detections.base import (
     Prior,
     Verdict,
 )
-from detections.evidence import Actor, contributing_event
+from detections.evidence import Actor, pair_events
 from detections.session_context import session_context, session_resources
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Resource, Severity
@@ -169,10 +169,7 @@ def _verdict(event: SsmEvent, settings: Settings, pair: Pair, *, capped: bool) -
         "session_event_id": pair.second.event_id,
         "chain_window_hours": hours,
         "actors": {"tamperer": tamperer.as_context(), "session": session.as_context()},
-        "contributing_events": [
-            contributing_event(m.event_id, m.epoch, actor.region, actor.account_id)
-            for m, actor in ((pair.first, tamperer), (pair.second, session))
-        ],
+        "contributing_events": pair_events(pair, tamperer, session),
     }
     call = event.call
     resources: tuple[Resource, ...] = ()
