@@ -1,11 +1,13 @@
-"""An actor (who made one of a finding's calls) names the caller as the finding model does."""
+"""Evidence of multi-event findings: the actors, and the events each half links to."""
 
 from __future__ import annotations
 
-from dataclasses import astuple
+from dataclasses import astuple, replace
 
-from detections.evidence import Actor
-from tests.builders import parse, send_command
+from detections.evidence import Actor, pair_events
+from ssm_detect.models.event_time import to_epoch
+from ssm_detect.state.correlate import Mention, Pair, Side
+from tests.builders import T0, parse, send_command
 
 
 def test_actor_principal_ref_names_the_callers_principal_before_and_after_storage() -> None:
@@ -31,3 +33,20 @@ def test_actor_principal_ref_names_the_callers_principal_before_and_after_storag
     assert principal.role_arn
     assert principal.access_key_id
     assert stored == ref
+
+
+def test_pair_events_link_each_half_in_its_own_actors_region_and_account() -> None:
+    # GIVEN a pair whose halves were made in different accounts and regions
+    first = Actor.of(parse(send_command(event_id="one")))
+    second = replace(first, event_id="two", region="eu-west-1", account_id="444455556666")
+    start = to_epoch(T0)
+    pair = Pair(Mention(start, "one", Side.FIRST), Mention(start + 60, "two", Side.SECOND))
+
+    # WHEN its contributing events are listed
+    listed = pair_events(pair, first, second)
+
+    # THEN each half names its own place, in order
+    assert [(e["event_id"], e["region"], e["account_id"]) for e in listed] == [
+        ("one", first.region, first.account_id),
+        ("two", "eu-west-1", "444455556666"),
+    ]

@@ -28,6 +28,7 @@ from ssm_detect.findings import MitreTag, Resource, Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
+from ssm_detect.state.correlate import Pair
 from ssm_detect.state.distinct_window import Window
 
 EMPTY_STATE: StateSnapshot = {}
@@ -152,6 +153,36 @@ class Verdict:
             severity_reasons=severity_reasons,
             resources=resources,
             context=context,
+        )
+
+    @classmethod
+    def of_pair(
+        cls,
+        pair: Pair,
+        *,
+        summary: str,
+        severity: Severity,
+        severity_reasons: tuple[str, ...],
+        resources: tuple[Resource, ...],
+        context: Mapping[str, Any],
+        subject: Actor,
+        api_call: str | None = None,
+    ) -> Verdict:
+        """A verdict a correlation decides: its second half is the decisive event, and the ids
+        and times are both halves', never the event being processed, so either arrival order
+        says the same."""
+        return cls(
+            summary=summary,
+            decisive_event_id=pair.second.event_id,
+            event_ids=(pair.first.event_id, pair.second.event_id),
+            first_seen=moment(pair.first.epoch),
+            last_seen=moment(pair.second.epoch),
+            severity=severity,
+            severity_reasons=severity_reasons,
+            resources=resources,
+            context=context,
+            subject=subject,
+            api_call=api_call,
         )
 
 
