@@ -16,12 +16,12 @@ from typing import ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    AttackRef,
     CallDetection,
     DetectionMetadata,
     Verdict,
 )
 from detections.content_inspection import escalate, hits_context, inspect_content
+from detections.malicious_document_content import CLOUD_INSTANCE_METADATA
 from detections.session_context import session_context, session_resources
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
@@ -43,12 +43,7 @@ METADATA = DetectionMetadata(
     severity=Severity.HIGH,
     attack=(
         CLOUD_ADMINISTRATION_COMMAND,
-        AttackRef(
-            tactic_id="TA0006",
-            tactic="credential-access",
-            technique_id="T1552.005",
-            technique="Unsecured Credentials: Cloud Instance Metadata API",
-        ),
+        CLOUD_INSTANCE_METADATA,
     ),
     seed="Stratus Red Team aws.execution.ssm-start-session (ours: command inspection)",
     references=(

@@ -25,13 +25,13 @@ from typing import Any, ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    AttackRef,
     DetectionMetadata,
     Prior,
     Verdict,
 )
 from detections.evidence import Actor, pair_events
 from detections.session_context import session_context, session_resources
+from detections.session_logging_disabled import DISABLE_CLOUD_LOGS
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Resource, Severity
 from ssm_detect.models.event_time import to_epoch
@@ -64,12 +64,7 @@ METADATA = DetectionMetadata(
     severity=Severity.CRITICAL,
     attack=(
         CLOUD_ADMINISTRATION_COMMAND,
-        AttackRef(
-            tactic_id="TA0005",
-            tactic="defense-evasion",
-            technique_id="T1562.008",
-            technique="Impair Defenses: Disable or Modify Cloud Logs",
-        ),
+        DISABLE_CLOUD_LOGS,
     ),
     seed="ours (issue 13 point 4), chaining issue 12's AWS.SSM.SessionLoggingDisabled",
     references=(
