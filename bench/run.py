@@ -645,6 +645,8 @@ def _scaling_row(records: int, floors: list[Run], replays: list[Run]) -> dict[st
         "floor_records_per_second": round(records / floor_s),
         "max_rss_mb": round(max(r.max_rss_kb for r in replays) / 1024, 1),
         "floor_max_rss_mb": round(max(r.max_rss_kb for r in floors) / 1024, 1),
+        "floor_cpu_seconds": round(median([r.cpu_seconds for r in floors]), 2),
+        "replay_cpu_seconds": round(median([r.cpu_seconds for r in replays]), 2),
     }
 
 
@@ -963,6 +965,11 @@ def _replay_rows(results: dict[str, Any]) -> list[str]:
                 f"({row['replay_seconds']:.1f} s vs {row['floor_seconds']:.1f} s, median of "
                 f"{row['rounds']}), {row['records_per_second']:,} records/s vs "
                 f"{row['floor_records_per_second']:,}, {row['max_rss_mb']:.0f} MB"
+                + (
+                    f", CPU {row['replay_cpu_seconds'] / row['floor_cpu_seconds']:.2f}x"
+                    if row.get("floor_cpu_seconds")
+                    else ""
+                )
                 + (f" ({row['note']})" if "note" in row else "")
                 + (f", load {_load(row['load_average'])}" if "load_average" in row else "")
                 for row in results.get("replay_scaling", [])

@@ -82,3 +82,25 @@ def test_sorter_spill_keeps_origins_with_any_character() -> None:
     odd = HeldEvent(1, "id\t1", "dir\twith\ntabs/file.json:Records[0]", '{"eventID":"id\\t1"}')
     sorter.add(odd)
     assert drain(sorter) == [odd]
+
+
+def test_sorter_keeps_the_first_read_copy_in_memory_too() -> None:
+    sorter = EventSorter()  # nothing spilled
+    for copy in (1, 2, 3):
+        sorter.add(held(5, "dup", body=f'{{"copy": {copy}}}'))
+    sorter.add(held(4, "other"))
+    assert [e.body for e in drain(sorter)] == ["{}", '{"copy": 1}']
+    assert sorter.duplicates == 2
+
+
+def test_sorter_lets_go_of_each_held_event_as_it_is_handed_on() -> None:
+    """While the detections run, the events already processed must not stay held: their
+    memory is what the detection state and the ledger grow into (the 10M-record replay)."""
+    sorter = EventSorter()
+    for n in range(100):
+        sorter.add(held(n, f"id-{n}", body="x" * 1000))
+    events = sorter.unique_in_order()
+    for _ in range(60):
+        next(events)
+    assert len(sorter._held) == 40  # what the sorter still holds
+    assert [e.time for e in events] == list(range(60, 100))

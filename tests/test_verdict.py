@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from detections.base import Verdict
-from detections.evidence import window_events
+from detections.evidence import Actor, window_events
 from ssm_detect.findings import Severity
 from ssm_detect.models.event_time import to_epoch
+from ssm_detect.state.correlate import Mention, Pair, Side
 from ssm_detect.state.distinct_window import EventRef, Window
 from tests.builders import T0, parse, send_command
 
@@ -81,3 +82,27 @@ def test_window_events_lists_the_last_ones_each_in_its_own_region() -> None:
     assert {e["region"] for e in listed} == {event.record.aws_region}
     assert {e["account_id"] for e in listed} == {event.account_id}
     assert window_events(event, window, 3)[0]["region"] == "eu-west-1"
+
+
+def test_verdict_of_pair_is_decided_by_its_second_half_and_spans_both() -> None:
+    # GIVEN a pair whose second half came 30 minutes after the first
+    pair = Pair(Mention(START, "created", Side.FIRST), Mention(START + 1800, "ran", Side.SECOND))
+    executor = Actor.of(parse(send_command(event_id="ran")))
+
+    # WHEN a verdict is built from it
+    verdict = Verdict.of_pair(
+        pair,
+        summary="s",
+        severity=Severity.HIGH,
+        severity_reasons=(),
+        resources=(),
+        context={},
+        subject=executor,
+    )
+
+    # THEN its ids and times are both halves', in order, and the subject is the one named
+    assert verdict.decisive_event_id == "ran"
+    assert verdict.event_ids == ("created", "ran")
+    assert (verdict.first_seen, verdict.last_seen) == (T0, T0 + timedelta(minutes=30))
+    assert verdict.subject == executor
+    assert verdict.api_call is None

@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import UnionType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,7 @@ from ssm_detect.findings import MitreTag, Resource, Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent
 from ssm_detect.state import StatePrune, StateSnapshot, StateUpdate
+from ssm_detect.state.correlate import Pair
 from ssm_detect.state.distinct_window import Window
 
 EMPTY_STATE: StateSnapshot = {}
@@ -153,6 +155,36 @@ class Verdict:
             context=context,
         )
 
+    @classmethod
+    def of_pair(
+        cls,
+        pair: Pair,
+        *,
+        summary: str,
+        severity: Severity,
+        severity_reasons: tuple[str, ...],
+        resources: tuple[Resource, ...],
+        context: Mapping[str, Any],
+        subject: Actor,
+        api_call: str | None = None,
+    ) -> Verdict:
+        """A verdict a correlation decides: its second half is the decisive event, and the ids
+        and times are both halves', never the event being processed, so either arrival order
+        says the same."""
+        return cls(
+            summary=summary,
+            decisive_event_id=pair.second.event_id,
+            event_ids=(pair.first.event_id, pair.second.event_id),
+            first_seen=moment(pair.first.epoch),
+            last_seen=moment(pair.second.epoch),
+            severity=severity,
+            severity_reasons=severity_reasons,
+            resources=resources,
+            context=context,
+            subject=subject,
+            api_call=api_call,
+        )
+
 
 Prior = Mapping[str, Verdict]
 """Verdicts of the detections that ran before on the same event, by detection id."""
@@ -203,9 +235,9 @@ class OfCall(Generic[CallT]):
     holds for it). A mixin, so that stateful detections can share it; put it before the
     detection base class so that its `applies_to` is the one used."""
 
-    call_type: ClassVar[type]
-    """The call model this detection judges; `CallT` says the same to the type checker (a
-    ClassVar cannot name a type variable)."""
+    call_type: ClassVar[type | UnionType]
+    """The call model this detection judges (or a union of models, `A | B`); `CallT` says the
+    same to the type checker (a ClassVar cannot name a type variable)."""
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
         del settings

@@ -55,7 +55,7 @@ from detections.document_chain import (
     state_name,
     version_link,
 )
-from detections.evidence import Actor, contributing_event, moment
+from detections.evidence import Actor, pair_events
 from detections.resources import (
     actor_resources,
     document_resource,
@@ -193,10 +193,7 @@ def _verdict(
         "minutes_from_creation_to_execution": minutes,
         "chain_window_hours": settings.chain_window.total_seconds() / 3600,
         "actors": {author_role: author.as_context(), "executor": executor.as_context()},
-        "contributing_events": [
-            contributing_event(m.event_id, m.epoch, a.region, a.account_id)
-            for m, a in ((pair.first, author), (pair.second, executor))
-        ],
+        "contributing_events": pair_events(pair, author, executor),
     }
     if capped:
         context["state_capped"] = (
@@ -205,15 +202,12 @@ def _verdict(
         )
     verb = "made default" if path == MADE_DEFAULT else f"run ({path})"
     what = "created" if created else f"given version {pair.first.data.get('version') or '?'}"
-    return Verdict(
+    return Verdict.of_pair(
+        pair,
         summary=(
             f"document {name} {what} by {author.principal_key} was {verb} by "
             f"{executor.principal_key} {minutes} minutes later"
         ),
-        decisive_event_id=pair.second.event_id,
-        event_ids=(pair.first.event_id, pair.second.event_id),
-        first_seen=moment(pair.first.epoch),
-        last_seen=moment(pair.second.epoch),
         severity=severity,
         severity_reasons=reasons,
         resources=_resources(key, author, executor, instance_ids),

@@ -2,7 +2,7 @@
 
 - `contributing_event`: one entry of `context["contributing_events"]` (every finding decided by
   more than one event), so each event links to CloudTrail in its own region and account;
-  `window_events`: those entries for a distinct-in-window finding.
+  `window_events` and `pair_events`: those entries for a window's and a pair's finding.
 - `Actor`: one entry of `context["actors"]` (findings with more than one actor: a chain's
   creator and executor), and what a chain remembers of the half it has not seen yet.
 """
@@ -17,6 +17,7 @@ from ssm_detect.findings import PrincipalRef
 from ssm_detect.models.event_time import to_epoch
 from ssm_detect.principal import Principal
 from ssm_detect.ssm_event import SsmEvent
+from ssm_detect.state.correlate import Pair
 from ssm_detect.state.distinct_window import Window
 
 ACTOR_FIELDS = (
@@ -59,6 +60,15 @@ def window_events(event: SsmEvent, window: Window, most: int) -> list[dict[str, 
     return [
         contributing_event(e.event_id, e.epoch, e.origin or region, account)
         for e in window.events[-most:]
+    ]
+
+
+def pair_events(pair: Pair, first: Actor, second: Actor) -> list[dict[str, str]]:
+    """A correlation finding's `contributing_events`: each half in its own actor's region and
+    account (the halves may come from different ones)."""
+    return [
+        contributing_event(m.event_id, m.epoch, actor.region, actor.account_id)
+        for m, actor in ((pair.first, first), (pair.second, second))
     ]
 
 
@@ -143,12 +153,5 @@ class Actor:
         )
 
     def principal_ref(self) -> PrincipalRef:
-        return PrincipalRef(
-            key=self.principal_key,
-            type=self.type,
-            arn=self.arn,
-            role_arn=self.role_arn,
-            session_name=self.session_name,
-            access_key_id=self.access_key_id,
-            is_aws_service=self.is_aws_service,
-        )
+        """`principal()` as a finding names it: the finding model holds the same fields."""
+        return PrincipalRef(**asdict(self.principal()))

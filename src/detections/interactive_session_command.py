@@ -16,19 +16,16 @@ from typing import ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
-    AttackRef,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.content_inspection import escalate, hits_context, inspect_content
+from detections.malicious_document_content import CLOUD_INSTANCE_METADATA
 from detections.session_context import session_context, session_resources
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import SsmEvent, StartSessionCall
-from ssm_detect.state import StateSnapshot
 
 # Escalation starts here: a severe hit lands on HIGH, severe plus another kind on CRITICAL, a
 # lesser hit (persistence, defence evasion) on MEDIUM (content_inspection.escalate).
@@ -46,12 +43,7 @@ METADATA = DetectionMetadata(
     severity=Severity.HIGH,
     attack=(
         CLOUD_ADMINISTRATION_COMMAND,
-        AttackRef(
-            tactic_id="TA0006",
-            tactic="credential-access",
-            technique_id="T1552.005",
-            technique="Unsecured Credentials: Cloud Instance Metadata API",
-        ),
+        CLOUD_INSTANCE_METADATA,
     ),
     seed="Stratus Red Team aws.execution.ssm-start-session (ours: command inspection)",
     references=(
@@ -72,25 +64,21 @@ METADATA = DetectionMetadata(
 )
 
 
-class InteractiveSessionCommandDetection(Detection):
+class InteractiveSessionCommandDetection(CallDetection[StartSessionCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type] = StartSessionCall
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        del settings
-        call = event.call
+        """Successful sessions that run a command: a shell session has none to inspect."""
+        call = self.call_of(event)
         return (
-            isinstance(call, StartSessionCall)
-            and event.record.succeeded
+            super().applies_to(event, settings)
+            and call is not None
             and bool(session_commands(call))
         )
 
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
-    ) -> Verdict | None:
-        del settings, state, prior
-        call = event.call
-        if not isinstance(call, StartSessionCall):
-            return None
+    def judge(self, event: SsmEvent, call: StartSessionCall, settings: Settings) -> Verdict | None:
+        del settings
         report = inspect_content("\n".join(session_commands(call)))
         if not report.hits:
             return None

@@ -40,6 +40,14 @@ CONTENT_CARRIERS = (
 """Detections that, when they fire on the same event (earlier in the registry), carry the
 content evidence and its raised severity in their own finding: this one then stays silent."""
 
+CLOUD_INSTANCE_METADATA = AttackRef(
+    tactic_id="TA0006",
+    tactic="credential-access",
+    technique_id="T1552.005",
+    technique="Unsecured Credentials: Cloud Instance Metadata API",
+)
+"""What the content inspector's metadata rule finds (shared with the session commands)."""
+
 METADATA = DetectionMetadata(
     id="AWS.SSM.MaliciousDocumentContent",
     title="SSM document content downloads code, opens a shell or steals credentials",
@@ -52,12 +60,7 @@ METADATA = DetectionMetadata(
     severity=Severity.HIGH,
     attack=(
         CLOUD_ADMINISTRATION_COMMAND,
-        AttackRef(
-            tactic_id="TA0006",
-            tactic="credential-access",
-            technique_id="T1552.005",
-            technique="Unsecured Credentials: Cloud Instance Metadata API",
-        ),
+        CLOUD_INSTANCE_METADATA,
     ),
     seed="ours, after the triage advice of seed 000 (review request_parameters.content)",
     references=(

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from detections.base import Verdict
 from detections.context import reached_instances, send_command_resources
-from detections.evidence import Actor, contributing_event, moment
+from detections.evidence import Actor, contributing_event
 from detections.resources import (
     actor_resources,
     document_resource,
@@ -151,15 +151,12 @@ def attributed(pair: Pair, key: StateKey, *, capped: bool) -> Verdict:
             "this configuration's state is at its bound: its oldest runs are dropped, so runs "
             "long before a late configuration may not be attributed"
         )
-    return Verdict(
+    return Verdict.of_pair(
+        pair,
         summary=(
             f"{label}, configured by {configurer.principal_key}, made an AWS service "
             f"({issuer.principal_key}) run {document or 'a document'} on {_reach(ids, unknown)}"
         ),
-        decisive_event_id=run.event_id,
-        event_ids=(config.event_id, run.event_id),
-        first_seen=moment(config.epoch),
-        last_seen=moment(run.epoch),
         severity=severity,
         severity_reasons=reasons,
         resources=_resources(key, document, ids, issuer, configurer),

@@ -21,18 +21,17 @@ preferences document deleted, a log bucket policy changed) can record first halv
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    AttackRef,
     DetectionMetadata,
     Prior,
     Verdict,
 )
-from detections.evidence import Actor, contributing_event
+from detections.evidence import Actor, pair_events
 from detections.session_context import session_context, session_resources
+from detections.session_logging_disabled import DISABLE_CLOUD_LOGS
 from detections.stateful import Observed, StatefulDetection
 from ssm_detect.findings import Resource, Severity
 from ssm_detect.models.event_time import to_epoch
@@ -65,12 +64,7 @@ METADATA = DetectionMetadata(
     severity=Severity.CRITICAL,
     attack=(
         CLOUD_ADMINISTRATION_COMMAND,
-        AttackRef(
-            tactic_id="TA0005",
-            tactic="defense-evasion",
-            technique_id="T1562.008",
-            technique="Impair Defenses: Disable or Modify Cloud Logs",
-        ),
+        DISABLE_CLOUD_LOGS,
     ),
     seed="ours (issue 13 point 4), chaining issue 12's AWS.SSM.SessionLoggingDisabled",
     references=(
@@ -154,10 +148,6 @@ def _logging_after(request: dict[str, Any]) -> str:
     return "on" if _LOG_DESTINATION.search(content) else "off"
 
 
-def _at(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
 def _verdict(event: SsmEvent, settings: Settings, pair: Pair, *, capped: bool) -> Verdict:
     tamperer = Actor.from_data(dict(pair.first.data))
     session = Actor.from_data(dict(pair.second.data))
@@ -174,10 +164,7 @@ def _verdict(event: SsmEvent, settings: Settings, pair: Pair, *, capped: bool) -
         "session_event_id": pair.second.event_id,
         "chain_window_hours": hours,
         "actors": {"tamperer": tamperer.as_context(), "session": session.as_context()},
-        "contributing_events": [
-            contributing_event(m.event_id, m.epoch, actor.region, actor.account_id)
-            for m, actor in ((pair.first, tamperer), (pair.second, session))
-        ],
+        "contributing_events": pair_events(pair, tamperer, session),
     }
     call = event.call
     resources: tuple[Resource, ...] = ()
@@ -186,16 +173,13 @@ def _verdict(event: SsmEvent, settings: Settings, pair: Pair, *, capped: bool) -
         resources = session_resources(event, call)
     if capped:
         context["state_capped"] = "the chain state is at its bound: older halves may be missing"
-    return Verdict(
+    return Verdict.of_pair(
+        pair,
         summary=(
             f"{session.principal_key} started a session "
             f"{(pair.second.epoch - pair.first.epoch) // 60} minutes after turning session "
             "logging off"
         ),
-        decisive_event_id=pair.second.event_id,
-        event_ids=(pair.first.event_id, pair.second.event_id),
-        first_seen=_at(pair.first.epoch),
-        last_seen=_at(pair.second.epoch),
         severity=severity,
         severity_reasons=reasons,
         resources=resources,

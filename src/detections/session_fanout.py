@@ -40,6 +40,14 @@ _LARGE_FANOUT = 10
 _VERY_LARGE_FANOUT = 50
 _SEPARATOR = "/"  # member = "<region>/<target>"
 
+REMOTE_SERVICES = AttackRef(
+    tactic_id="TA0008",
+    tactic="lateral-movement",
+    technique_id="T1021",
+    technique="Remote Services",
+)
+"""Sessions reach other nodes (shared with the tunnel detection)."""
+
 METADATA = DetectionMetadata(
     id="AWS.SSM.SessionFanout",
     title="SSM Session Manager sessions opened on many managed nodes",
@@ -50,12 +58,7 @@ METADATA = DetectionMetadata(
     severity=Severity.MEDIUM,
     attack=(
         CLOUD_ADMINISTRATION_COMMAND,
-        AttackRef(
-            tactic_id="TA0008",
-            tactic="lateral-movement",
-            technique_id="T1021",
-            technique="Remote Services",
-        ),
+        REMOTE_SERVICES,
     ),
     seed="Panther AWS.SSM.DistributedCommand's distinct-in-window logic applied to StartSession; "
     "Stratus Red Team aws.execution.ssm-start-session",

@@ -13,15 +13,14 @@ by AWS.SSM.MaliciousDocumentContent, which reads documents of every type.
 
 from __future__ import annotations
 
+from types import UnionType
 from typing import Any, ClassVar
 
 from detections.base import (
     CLOUD_ADMINISTRATION_COMMAND,
-    NO_PRIOR,
     AttackRef,
-    Detection,
+    CallDetection,
     DetectionMetadata,
-    Prior,
     Verdict,
 )
 from detections.content_inspection import parse_document
@@ -31,7 +30,6 @@ from ssm_detect.findings import Severity
 from ssm_detect.models.ssm_calls import HIDDEN
 from ssm_detect.settings import Settings
 from ssm_detect.ssm_event import CreateDocumentCall, SsmEvent
-from ssm_detect.state import StateSnapshot
 
 PREFERENCES_DOCUMENT = "SSM-SessionManagerRunShell"
 DISABLE_CLOUD_LOGS = AttackRef(
@@ -68,25 +66,23 @@ METADATA = DetectionMetadata(
 )
 
 
-class SessionLoggingDisabledDetection(Detection):
+class SessionLoggingDisabledDetection(CallDetection[UpdateDocumentCall | CreateDocumentCall]):
     metadata: ClassVar[DetectionMetadata] = METADATA
+    call_type: ClassVar[type | UnionType] = UpdateDocumentCall | CreateDocumentCall
 
     def applies_to(self, event: SsmEvent, settings: Settings) -> bool:
-        del settings
-        call = event.call
+        """Successful writes of the preferences document only."""
+        call = self.call_of(event)
         return (
-            isinstance(call, UpdateDocumentCall | CreateDocumentCall)
+            super().applies_to(event, settings)
+            and call is not None
             and call.document_name == PREFERENCES_DOCUMENT
-            and event.record.succeeded
         )
 
-    def evaluate(
-        self, event: SsmEvent, settings: Settings, state: StateSnapshot, prior: Prior = NO_PRIOR
+    def judge(
+        self, event: SsmEvent, call: UpdateDocumentCall | CreateDocumentCall, settings: Settings
     ) -> Verdict | None:
-        del settings, state, prior
-        call = event.call
-        if not isinstance(call, UpdateDocumentCall | CreateDocumentCall):
-            return None
+        del settings
         malformed = call.malformed_fields if isinstance(call, UpdateDocumentCall) else ()
         context = base_context(event, malformed)
         judged = _judge(call.request.content, context)

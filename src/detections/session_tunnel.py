@@ -41,6 +41,7 @@ from detections.base import (
     Verdict,
 )
 from detections.session_context import session_context, session_resources
+from detections.session_fanout import REMOTE_SERVICES
 from detections.stateful import Observed, StatefulDetection, caller_key, sighting
 from ssm_detect.findings import Severity
 from ssm_detect.settings import Settings
@@ -130,12 +131,7 @@ METADATA = DetectionMetadata(
             technique_id="T1572",
             technique="Protocol Tunneling",
         ),
-        AttackRef(
-            tactic_id="TA0008",
-            tactic="lateral-movement",
-            technique_id="T1021",
-            technique="Remote Services",
-        ),
+        REMOTE_SERVICES,
     ),
     seed="Stratus Red Team aws.execution.ssm-start-session (ours: tunnel documents)",
     references=(

@@ -14,7 +14,6 @@ from ssm_detect.ledger.sqlite import SqliteLedger
 from ssm_detect.pipeline import Pipeline
 from ssm_detect.settings import SettingProblem, Settings
 from ssm_detect.sinks import FindingSink
-from ssm_detect.sinks.collect import CollectingSink
 from ssm_detect.sinks.log import InfoLogger, LogSink
 from ssm_detect.state import StateStore
 from ssm_detect.state.memory import MemoryStateStore
@@ -182,7 +181,10 @@ def _flag(text: str) -> bool:
 
 
 def local_runtime(settings: Settings, state_path: Path | None = None) -> Runtime:
-    """Embedded state and ledger (in memory, or one SQLite file) and an in-memory sink."""
+    """Embedded state and ledger (in memory, or one SQLite file), and no sink: the replay
+    takes its findings from what the dispatcher records (`DeliveryReport.recorded`). A sink
+    collecting every recorded finding grew the replay's memory with its findings (155 MB at
+    10M records, docs/performance.md)."""
     store: StateStore
     if state_path is None:
         store, ledger = MemoryStateStore(), SqliteLedger(":memory:")
@@ -190,7 +192,7 @@ def local_runtime(settings: Settings, state_path: Path | None = None) -> Runtime
         from ssm_detect.state.sqlite import SqliteStateStore  # noqa: PLC0415
 
         store, ledger = SqliteStateStore(state_path), SqliteLedger(state_path)
-    dispatcher = Dispatcher(ledger, settings, recorders=(CollectingSink(),))
+    dispatcher = Dispatcher(ledger, settings)
     return Runtime(pipeline=Pipeline(all_detections(), store, settings), dispatcher=dispatcher)
 
 

@@ -66,7 +66,7 @@ class EventSorter:
         """Every event once, by (time, eventID); consumes the sorter."""
         self._held.sort(key=_order)
         # Runs in the order they were written, then what is held: ties go to the earlier read.
-        sources = [*(_read_run(run) for run in self._runs), iter(self._held)]
+        sources = [*(_read_run(run) for run in self._runs), _drain(self._held)]
         previous: tuple[int, str] | None = None
         try:
             for event in heapq.merge(*sources, key=_order):
@@ -104,6 +104,15 @@ class EventSorter:
         self.runs_written += 1
         self._held = []
         self._held_bytes = 0
+
+
+def _drain(held: list[HeldEvent]) -> Iterator[HeldEvent]:
+    """The sorted list's events in order, each let go as it is handed on: while the detections
+    run, their state and the ledger grow as the held events shrink (the peak at 10M records
+    was the two together)."""
+    held.reverse()  # equal keys keep their order: they come off the end in the order added
+    while held:
+        yield held.pop()
 
 
 def _run_line(event: HeldEvent) -> str:
