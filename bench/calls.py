@@ -24,6 +24,8 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,11 +157,14 @@ class DeclaredUpdates:
         self.declared.clear()
 
 
-def run(stream: Path | None) -> dict[str, Any]:
+@contextmanager
+def moto_handler(env: dict[str, str]) -> Iterator[tuple[Any, Any, Mapping[str, Any]]]:
+    """The real handler in moto, its runtime wired to three clients the caller can hook:
+    yields (handler.app, its runtime, the clients by name). `env` is the function's
+    environment; the topic's ARN is added to it."""
     import boto3  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
-    env = lambda_environment()
     os.environ.update(env)
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -173,8 +178,6 @@ def run(stream: Path | None) -> dict[str, Any]:
         from handler import app  # noqa: PLC0415
         from ssm_detect.wiring import AwsClients, lambda_runtime  # noqa: PLC0415
 
-        counter = CallCounter()
-        counter.attach(dynamodb, sns, hub)
         wired = lambda_runtime(
             env,
             app.logger,
@@ -184,7 +187,14 @@ def run(stream: Path | None) -> dict[str, Any]:
             on_sink_failure=app.report_sink_failure,
         )
         # The handler builds its runtime lazily through `app.runtime`; hand it ours.
-        app.runtime = lambda _account: wired  # type: ignore[assignment]
+        app.runtime = lambda _account: wired
+        yield app, wired, {"dynamodb": dynamodb, "sns": sns, "securityhub": hub}
+
+
+def run(stream: Path | None) -> dict[str, Any]:
+    with moto_handler(lambda_environment()) as (app, wired, clients):
+        counter = CallCounter()
+        counter.attach(*clients.values())
         declared = DeclaredUpdates(wired.pipeline.detections)
         context = Context()
 

@@ -27,16 +27,15 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.calls import CallCounter, item_size
+from bench.calls import CallCounter, item_size, moto_handler
 from bench.cost import PRICES
-from bench.kinds import ACCOUNT, REGION, TABLE, Context, envelope, lambda_environment
+from bench.kinds import ACCOUNT, REGION, Context, envelope, lambda_environment
 from detections.securestring_harvesting import METADATA, SecureStringHarvestingDetection
 from ssm_detect.ingest import to_event
 from ssm_detect.pipeline import Pipeline
@@ -241,30 +240,12 @@ def handler_calls() -> list[dict[str, Any]]:
 
 
 def _handler_calls() -> list[dict[str, Any]]:
-    import boto3  # noqa: PLC0415
-    from moto import mock_aws  # noqa: PLC0415
-
     env = lambda_environment(ALLOWLIST_JSON=json.dumps(ALLOWLIST))
-    os.environ.update(env)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        sns = boto3.client("sns", region_name=REGION)
-        hub = boto3.client("securityhub", region_name=REGION)
-        from ssm_detect.state.tables import ensure_state_table  # noqa: PLC0415
-
-        ensure_state_table(dynamodb, TABLE)
-        env["FINDINGS_TOPIC_ARN"] = sns.create_topic(Name="ssm-detect-findings")["TopicArn"]
-        from handler import app  # noqa: PLC0415
-        from ssm_detect.wiring import AwsClients, lambda_runtime  # noqa: PLC0415
-
+    with moto_handler(env) as (app, _wired, clients):
         counter = CallCounter()
-        for client in (dynamodb, sns, hub):
+        for client in clients.values():
             # Calls only: bench.calls' item sizing (its after-call hook) is not needed here.
             client.meta.events.register("before-call.*.*", counter._before)
-        wired = lambda_runtime(
-            env, app.logger, ACCOUNT, AwsClients(dynamodb=dynamodb, sns=sns, securityhub=hub)
-        )
-        app.runtime = lambda _account: wired  # type: ignore[assignment]
         rows = []
         for name, title, setup, record in handler_kinds():
             for earlier in setup:
