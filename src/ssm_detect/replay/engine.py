@@ -24,7 +24,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ssm_detect.delivery import Dispatcher
+from ssm_detect.delivery import Dispatcher, freeze, thaw
 from ssm_detect.findings import Finding
 from ssm_detect.ingest import BadEvent, Ignored, event_id_of, records_in, to_event
 from ssm_detect.models.cloudtrail import SSM_EVENT_SOURCE
@@ -411,40 +411,79 @@ def detect(
     """What an Intake holds (from files, S3 or Athena) through the pipeline in time order."""
     progress = progress or NoProgress()
     progress.phase("detecting", intake.held)
-    findings: dict[str, Finding] = {}
-    oldest: datetime | None = None
+    held = _OpenFindings(pipeline.settings)
     events = intake.events(progress)
-    while batch := list(islice(events, delivery_batch)):
-        oldest = oldest or batch[0].record.event_time
+    times = _EventTimes()
+    while True:
+        # Each batch is parsed as it is detected on, never held whole: a thousand parsed
+        # events would be megabytes that grow with the input until the first batch is full.
+        before = times.count
+        batch = times.passing(islice(events, delivery_batch))
         report = run_events(batch, pipeline, dispatcher, intake.summary, _NO_TELEMETRY)
-        # A later batch's firing of the same open finding carries its updated count.
-        findings.update((finding.id, finding) for finding in report.recorded)
-        if on_final is not None:
-            now = batch[-1].record.event_time
-            for finding in _closed(findings, now, pipeline.settings):
-                on_final(findings.pop(finding.id))
+        if times.count == before:
+            break
+        held.update(report.recorded)
+        if on_final is not None and times.newest is not None:
+            for finding in held.closed(times.newest):
+                on_final(finding)
+    findings = held.take_all()
     if on_final is not None:
-        for finding in findings.values():
+        for finding in findings:
             on_final(finding)
-        findings.clear()
+        findings = []
     return ReplayResult(
         summary=intake.summary,
-        findings=list(findings.values()),
+        findings=findings,
         problems=intake.problems.lines,
         files=files,
         unlisted_problems=intake.problems.unlisted,
         spilled_runs=intake.spilled_runs,
-        oldest_event=oldest,
+        oldest_event=times.oldest,
     )
 
 
-def _closed(findings: dict[str, Finding], now: datetime, settings: Settings) -> list[Finding]:
-    """Findings no later event can join: events come in time order, and a firing joins an open
-    finding only within one suppression window of it (delivery.py), so one whose last event is
-    more than a window before `now` is final."""
-    return [
-        f for f in findings.values() if f.last_seen + settings.suppression_for(f.detection_id) < now
-    ]
+class _EventTimes:
+    """The event times of what has passed through `passing`: the first, the latest, how many."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.oldest: datetime | None = None
+        self.newest: datetime | None = None
+
+    def passing(self, events: Iterable[SsmEvent]) -> Iterator[SsmEvent]:
+        for event in events:
+            self.count += 1
+            self.newest = event.record.event_time
+            self.oldest = self.oldest or self.newest
+            yield event
+
+
+class _OpenFindings:
+    """The replay's open findings, each held compressed (as the ledger holds a window's lead)
+    until no later event can join it: a Finding object is several times its JSON, and a
+    window's worth of them would grow memory with the input."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._held: dict[str, tuple[datetime, bytes]] = {}
+
+    def update(self, recorded: Iterable[Finding]) -> None:
+        """A later firing of an open finding replaces it: it carries the updated count."""
+        for finding in recorded:
+            closes = finding.last_seen + self._settings.suppression_for(finding.detection_id)
+            self._held[finding.id] = (closes, freeze(finding))
+
+    def closed(self, now: datetime) -> list[Finding]:
+        """Findings no later event can join, forgotten here: events come in time order, and a
+        firing joins an open finding only within one suppression window of its last event
+        (delivery.py)."""
+        done = [key for key, (closes, _) in self._held.items() if closes < now]
+        return [thaw(self._held.pop(key)[1]) for key in done]
+
+    def take_all(self) -> list[Finding]:
+        findings = [thaw(frozen) for _, frozen in self._held.values()]
+        self._held.clear()
+        return findings
 
 
 class _NoTelemetry:
