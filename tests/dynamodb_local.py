@@ -284,6 +284,11 @@ def local_stack(
         sns=boto3.client("sns", region_name=REGION),
         securityhub=boto3.client("securityhub", region_name=REGION),
     )
+    # moto builds a service's request router (werkzeug rules, compiled through `ast`) on the
+    # service's first request. Two threads doing that at once crash CPython 3.11's `ast`
+    # ("AST constructor recursion depth mismatch"), and the concurrency tests' first Security
+    # Hub request came from two threads: build it here, in one.
+    clients.securityhub.get_findings(MaxResults=1)
     env = {
         "STATE_TABLE_NAME": local_table,
         "FINDINGS_TOPIC_ARN": topic,

@@ -169,7 +169,7 @@ def summary_table(summary: Summary, facts: RunFacts) -> Table:
     rows = [
         ("files read", facts.files),
         ("events read", summary.events_seen),
-        ("other services (ignored)", summary.ignored),
+        ("ignored (other services, SSM calls no detection reads)", summary.ignored),
         ("SSM events processed", summary.ssm_events),
         ("duplicate events skipped", summary.duplicates),
         ("bad input skipped", summary.bad_events),
