@@ -5,6 +5,7 @@ Run by the runtime's interpreter with PYTHONPATH=bench/package/task:bench/packag
 
     python3.13 bench/cold_child.py handler EVENT.json    # import handler.app, first event
     python3.13 bench/cold_child.py floor                 # import boto3, the three clients
+    python3.13 bench/cold_child.py floor_pydantic        # the floor, then one pydantic model
     python3.13 bench/cold_child.py profile EVENT.json    # cProfile of the first invocation
 
 Prints one JSON line of timings (milliseconds), then leaves without the interpreter's
@@ -100,6 +101,46 @@ def floor() -> dict[str, float]:
     }
 
 
+def floor_pydantic() -> dict[str, float]:
+    """The floor, then the least a handler that parses with pydantic adds to it: importing
+    pydantic, declaring one small model of a CloudTrail record and validating one (which
+    builds its schema). Nothing of ssm-detect is imported."""
+    timings = floor()
+    before, cpu_before = time.perf_counter(), time.process_time()
+    from datetime import datetime  # noqa: PLC0415
+    from typing import Any  # noqa: PLC0415
+
+    from pydantic import BaseModel, ConfigDict, Field  # noqa: PLC0415
+
+    class Record(BaseModel):
+        model_config = ConfigDict(extra="allow", defer_build=True)
+
+        event_id: str = Field(alias="eventID")
+        event_time: datetime = Field(alias="eventTime")
+        event_source: str = Field(alias="eventSource")
+        event_name: str = Field(alias="eventName")
+        user_identity: dict[str, Any] = Field(alias="userIdentity")
+        request_parameters: dict[str, Any] | None = Field(None, alias="requestParameters")
+
+    Record.model_validate(
+        {
+            "eventID": "e",
+            "eventTime": "2025-03-03T00:00:00Z",
+            "eventSource": "ssm.amazonaws.com",
+            "eventName": "SendCommand",
+            "userIdentity": {"type": "AssumedRole"},
+            "requestParameters": {"documentName": "AWS-RunShellScript"},
+        }
+    )
+    done, cpu_done = time.perf_counter(), time.process_time()
+    timings["pydantic_ms"] = (done - before) * 1e3
+    timings["pydantic_cpu_ms"] = (cpu_done - cpu_before) * 1e3
+    return timings
+
+
+MODES = {"floor": floor, "floor_pydantic": floor_pydantic}
+
+
 def profile(event_file: str) -> None:
     """The first invocation under cProfile (after the import), slowest first by own time."""
     import cProfile  # noqa: PLC0415
@@ -121,7 +162,7 @@ if __name__ == "__main__" and sys.argv[1] == "profile":
     sys.stdout.flush()
     os._exit(0)
 elif __name__ == "__main__":
-    timings = handler(sys.argv[2]) if sys.argv[1] == "handler" else floor()
+    timings = handler(sys.argv[2]) if sys.argv[1] == "handler" else MODES[sys.argv[1]]()
     timings["in_process_ms"] = (time.perf_counter() - _STARTED) * 1e3
     timings["cpu_ms"] = time.process_time() * 1e3
     sys.stdout.write(json.dumps(timings) + "\n")

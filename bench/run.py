@@ -306,6 +306,7 @@ def package_cold_start(where: Endpoints, rounds: int, python: str) -> dict[str, 
     below = next(k for k in KINDS if k.name == "send_command_below")
     variants = {
         "floor": (str(built.runtime), "floor"),
+        "floor_with_pydantic": (built.pythonpath(bytecode=True), "floor_pydantic"),
         "package": (built.pythonpath(bytecode=True), "handler"),
         "package_without_bytecode": (built.pythonpath(bytecode=False), "handler"),
     }
@@ -746,6 +747,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "holds": ratio <= TARGET_COLD_RATIO,
             }
         )
+        found.append(pydantic_bound(results["package_cold_start"]))
     kinds = results["calls"]["kinds"]
     for name in (
         "no_calls_when_unneeded",
@@ -774,6 +776,21 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return found
+
+
+def pydantic_bound(cold: dict[str, Any]) -> dict[str, Any]:
+    """Not a target: the least cold start of any handler that parses with pydantic, in the
+    same run. The floor plus importing pydantic and validating one small model: when that
+    alone is above the target, no work on ssm-detect's own modules can meet it while the
+    Lambda parses with pydantic (DEVELOPERS.md's product shape)."""
+    ratio = cold["floor_with_pydantic"]["ratio_to_floor"]
+    return {
+        "target": "(bound, not a target) floor + pydantic with one model / floor: the least "
+        f"a pydantic-parsing handler can reach; the target needs <= {TARGET_COLD_RATIO}",
+        "value": ratio,
+        "holds": ratio <= TARGET_COLD_RATIO,
+        "informational": True,
+    }
 
 
 def replay_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -821,7 +838,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append("")
     lines.append("Targets")
     for target in results["targets"]:
-        mark = "holds" if target["holds"] else "MISSED"
+        mark = _mark(target)
         lines.append(f"   [{mark:6}] {target['target']}: {target['value']}")
     return "\n".join(lines)
 
@@ -855,6 +872,7 @@ def _cold_rows(results: dict[str, Any]) -> list[str]:
             "floor": "FLOOR: import boto3 + 3 clients",
             "package": "handler.app + first event (with .pyc)",
             "package_without_bytecode": "handler.app + first event (no .pyc)",
+            "floor_with_pydantic": "floor + pydantic + 1 model validated",
         }
         for key, label in labels_pkg.items():
             row = pkg[key]
@@ -892,6 +910,12 @@ def _cold_rows(results: dict[str, Any]) -> list[str]:
         f"{floor['clients_ms']:.0f} ms",
     ]
     return rows
+
+
+def _mark(target: dict[str, Any]) -> str:
+    if target.get("informational"):
+        return "bound" if target["holds"] else "above"
+    return "holds" if target["holds"] else "MISSED"
 
 
 def _cpu(inside: dict[str, float], part: str) -> str:
