@@ -5,16 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 
+from ssm_detect.delivery import window_of
+from ssm_detect.findings import Finding, PrincipalRef, Severity
 from ssm_detect.ledger import FindingLedger, SendLease, SendState, WindowClaim
 from ssm_detect.ledger import dynamodb as dynamodb_ledger
 from ssm_detect.ledger.dynamodb import DynamoDbLedger
 from ssm_detect.ledger.sqlite import SqliteLedger
+from ssm_detect.settings import Settings
 from tests.conftest import REGION, TABLE
 
 HOUR = timedelta(hours=1)
@@ -223,3 +226,44 @@ def test_ledger_lease_of_one_window_does_not_hold_another(ledger: FindingLedger)
     assert state(ledger, lease("a")) is SendState.TAKEN
     other = SendLease("ledger#D#1#p#3600", "sns", 3, "b", WALL_MS, WALL_MS + 120_000)
     assert state(ledger, other) is SendState.TAKEN
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_sqlite_ledger_forgets_the_windows_that_started_before_a_time(
+    where: str, tmp_path: Path
+) -> None:
+    """A replay's ledger is told when its event time has left windows behind: those that
+    started before go, with their related ids and leases; the others stay whole. The keys are
+    the dispatcher's own (delivery.window_of), whose last digits are the window's start."""
+    ledger = SqliteLedger(":memory:" if where == "memory" else tmp_path / "state.sqlite")
+    old, kept = (window_of(_finding(at), Settings()) for at in (T0, T0 + 2 * 3600))
+    for window, at in ((old, T0), (kept, T0 + 2 * 3600)):
+        ledger.claim(replace(claim("f", at, window.key), related=frozenset({"r"})))
+        assert state(ledger, replace(lease("inv"), key=window.key)) is SendState.TAKEN
+
+    assert ledger.forget_windows_before(old.start) == 0
+    assert ledger.forget_windows_before(kept.start) == 1
+
+    renewed = ledger.claim(claim("g", T0, old.key))  # a new window: f and "r" are gone
+    assert (renewed.count, renewed.related) == (1, frozenset())
+    assert ledger.claim(claim("g", T0 + 2 * 3600, kept.key)).count == 2
+    assert ledger.claim(claim("h", T0 + 2 * 3600, kept.key)).related == {"r"}
+    assert state(ledger, replace(lease("other"), key=old.key)) is SendState.TAKEN
+    assert state(ledger, replace(lease("other"), key=kept.key)) is SendState.HELD
+
+
+def _finding(epoch: int) -> Finding:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return Finding(
+        id="f",
+        detection_id="AWS.SSM.SendCommand",
+        title="t",
+        description="d",
+        severity=Severity.HIGH,
+        account_id="111122223333",
+        region="us-east-1",
+        principal=PrincipalRef(key="arn:aws:iam::111122223333:role/ops123", type="AssumedRole"),
+        event_ids=(f"e-{epoch}",),
+        first_seen=moment,
+        last_seen=moment,
+    )

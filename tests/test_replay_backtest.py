@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 import tomllib
 from collections import Counter
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from bench.corpus import CorpusSpec, ensure_corpus, lambda_events_path
 from ssm_detect.cli import REPLAYED_EVENT_NAMES, main
 from ssm_detect.findings import Finding
 from ssm_detect.ingest import records_in
+from ssm_detect.ledger.base import RETENTION
+from ssm_detect.ledger.sqlite import SqliteLedger
 from ssm_detect.pipeline import Outcome, Pipeline
 from ssm_detect.replay.engine import replay
 from ssm_detect.settings import Settings
@@ -253,6 +257,40 @@ def test_replay_hands_each_finding_over_once_its_window_has_closed(tmp_path: Pat
         (["sc-2"], 1, 4),
         (["sc-3", "sc-4"], 2, 5),  # still open at the end
     ]
+
+
+def test_replay_forgets_ledger_windows_once_its_event_time_is_past_their_retention(
+    tmp_path: Path,
+) -> None:
+    """The replay's ledger keeps about RETENTION's worth of windows, as DynamoDB's TTL does
+    live, so a replay of months does not hold every window it ever opened; the findings are
+    those of the ledger that forgets nothing."""
+    days = (RETENTION + timedelta(days=4)).days
+    calls = [
+        send_command(f"sc-{n}", f"i-0aaaaaaaaaaaaaa{n:02d}", minutes)
+        for n, minutes in enumerate((0, 10, days * 24 * 60, days * 24 * 60 + 10))
+    ]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "trail.json").write_text(json.dumps({"Records": calls}))
+
+    def run(state: Path, *, forgets: bool) -> list[tuple[str, ...]]:
+        wired = local_runtime(Settings(), state_path=state)
+        with patch.object(SqliteLedger, "forget_windows_before", autospec=True) as forget:
+            if forgets:
+                forget.side_effect = _forget_windows_before
+            result = replay([tmp_path / "in"], wired.pipeline, wired.dispatcher, delivery_batch=1)
+        with closing(sqlite3.connect(state)) as db:
+            windows.append(db.execute("SELECT count(*) FROM ledger_window").fetchone()[0])
+        return sorted(f.event_ids for f in result.findings)
+
+    windows: list[int] = []
+    kept = run(tmp_path / "keeps.sqlite", forgets=False)
+    assert run(tmp_path / "forgets.sqlite", forgets=True) == kept
+    assert kept == [("sc-0", "sc-1"), ("sc-2", "sc-3")]
+    assert windows == [2, 1]  # the window of sc-0 and sc-1 went, once sc-2 was 20 days on
+
+
+_forget_windows_before = SqliteLedger.forget_windows_before
 
 
 def test_replay_reports_a_file_nested_too_deeply_and_goes_on(

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 # How late a redelivery of an event can reach the detector after the event was first handled:
 # EventBridge retries handing an event to Lambda for up to 24 h (the template sets 1 h), Lambda
@@ -143,4 +143,14 @@ class FindingLedger(Protocol):
 
     def release(self, lease: SendLease) -> None:
         """Give the lease back after a failed send, if `lease.owner` still holds it."""
+        ...
+
+
+@runtime_checkable
+class ForgetsWindows(Protocol):
+    """A ledger without a clock of its own (the embedded one), told by a replay, whose clock is
+    its event time, when windows have aged out."""
+
+    def forget_windows_before(self, start: int) -> int:
+        """Drop the windows that started before `start` (epoch seconds); returns how many."""
         ...

@@ -1,7 +1,8 @@
 """The embedded ledger (SQLite file, or `:memory:` for one replay): each step is one
 `BEGIN IMMEDIATE` transaction, the same all-or-nothing step DynamoDB's conditional write is.
-The rules are those of `ledger/base.py`; items do not expire here (a replay's state file is
-the operator's to keep or delete)."""
+The rules are those of `ledger/base.py`. Items do not expire on a clock here: a replay's clock
+is its event time, so the replay asks (`forget_windows_before`) once its events have moved
+past a window by the ledger's retention, as DynamoDB's TTL would have by then."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ from ssm_detect.ledger.base import (
 )
 
 _T = TypeVar("_T")
+
+# The windows that started before a time, with what hangs off them. A window's start (epoch
+# seconds) is the digits that end its key (delivery.window_of); the windows go last.
+_FORGET = tuple(
+    f"DELETE FROM {table} WHERE pk IN (SELECT pk FROM ledger_window"  # noqa: S608 - names below
+    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?)"
+    for table in ("ledger_related", "ledger_lease", "ledger_window")
+)
 
 # Tables named apart from the earlier per-principal ledger, so an older state file still opens.
 _SCHEMA = """
@@ -174,6 +183,16 @@ class SqliteLedger:
                 "UPDATE ledger_window SET notified = ? WHERE pk = ?", (json.dumps(notified), key)
             )
         self._db.execute("DELETE FROM ledger_lease WHERE pk = ? AND sink = ?", (key, sink))
+
+    def forget_windows_before(self, start: int) -> int:
+        """Drop the windows that started before `start` (epoch seconds), with their related
+        ids and leases; returns how many. What a replay calls as its event time moves on."""
+
+        def step() -> int:
+            *_, windows = [self._db.execute(sql, (start,)) for sql in _FORGET]
+            return windows.rowcount
+
+        return self._transaction(step)
 
     def release(self, lease: SendLease) -> None:
         self._transaction(

@@ -27,8 +27,9 @@ from typing import Any
 from ssm_detect.delivery import Dispatcher, freeze, thaw
 from ssm_detect.findings import Finding
 from ssm_detect.ingest import BadEvent, Ignored, event_id_of, records_in, to_event
+from ssm_detect.ledger.base import RETENTION, ForgetsWindows
 from ssm_detect.models.cloudtrail import SSM_EVENT_SOURCE
-from ssm_detect.models.event_time import parse_event_time
+from ssm_detect.models.event_time import parse_event_time, to_epoch
 from ssm_detect.pipeline import Pipeline
 from ssm_detect.principal import PrincipalKeying
 from ssm_detect.processing import Summary, run_events
@@ -420,11 +421,13 @@ def detect(
         before = times.count
         batch = times.passing(islice(events, delivery_batch))
         report = run_events(batch, pipeline, dispatcher, intake.summary, _NO_TELEMETRY)
-        if times.count == before:
+        now = times.newest
+        if times.count == before or now is None:
             break
         held.update(report.recorded)
-        if on_final is not None and times.newest is not None:
-            for finding in held.closed(times.newest):
+        _forget_past_windows(dispatcher, pipeline, now)
+        if on_final is not None:
+            for finding in held.closed(now):
                 on_final(finding)
     findings = held.take_all()
     if on_final is not None:
@@ -456,6 +459,20 @@ class _EventTimes:
             self.newest = event.record.event_time
             self.oldest = self.oldest or self.newest
             yield event
+
+
+def _forget_past_windows(dispatcher: Dispatcher, pipeline: Pipeline, now: datetime) -> None:
+    """Let the embedded ledger drop the windows no later event can claim and whose retention
+    has passed in event time (ledger/base.py's RETENTION after their end), so that a replay
+    of months keeps about RETENTION's worth of windows in memory, as DynamoDB does live.
+    Events come in time order, and a firing claims the window of its decisive event."""
+    if not isinstance(dispatcher.ledger, ForgetsWindows):
+        return
+    longest = max(
+        (pipeline.settings.suppression_for(d.metadata.id) for d in pipeline.detections),
+        default=pipeline.settings.suppression_window,
+    )
+    dispatcher.ledger.forget_windows_before(to_epoch(now - RETENTION - longest))
 
 
 class _OpenFindings:
