@@ -27,10 +27,13 @@ _T = TypeVar("_T")
 
 # The windows that started before a time, with what hangs off them. A window's start (epoch
 # seconds) is the digits that end its key (delivery.window_of); the windows go last.
-_FORGET = tuple(
-    f"DELETE FROM {table} WHERE pk IN (SELECT pk FROM ledger_window"  # noqa: S608 - names below
-    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?)"
-    for table in ("ledger_related", "ledger_lease", "ledger_window")
+_FORGET = (
+    "DELETE FROM ledger_related WHERE pk IN (SELECT pk FROM ledger_window"
+    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?)",
+    "DELETE FROM ledger_lease WHERE pk IN (SELECT pk FROM ledger_window"
+    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?)",
+    "DELETE FROM ledger_window"
+    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?",
 )
 
 # Tables named apart from the earlier per-principal ledger, so an older state file still opens.
