@@ -25,15 +25,17 @@ from ssm_detect.ledger.base import (
 
 _T = TypeVar("_T")
 
-# The windows that started before a time, with what hangs off them. A window's start (epoch
-# seconds) is the digits that end its key (delivery.window_of); the windows go last.
+# The windows that started before a time: a window's start (epoch seconds) is the digits that
+# end its key (delivery.window_of).
+_STARTED_BEFORE = (
+    "SELECT pk FROM ledger_window"
+    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?"
+)
+# A window with what hangs off it; the window goes last.
 _FORGET = (
-    "DELETE FROM ledger_related WHERE pk IN (SELECT pk FROM ledger_window"
-    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?)",
-    "DELETE FROM ledger_lease WHERE pk IN (SELECT pk FROM ledger_window"
-    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?)",
-    "DELETE FROM ledger_window"
-    " WHERE CAST(substr(pk, length(rtrim(pk, '0123456789')) + 1) AS INTEGER) < ?",
+    "DELETE FROM ledger_related WHERE pk = ?",
+    "DELETE FROM ledger_lease WHERE pk = ?",
+    "DELETE FROM ledger_window WHERE pk = ?",
 )
 
 # Tables named apart from the earlier per-principal ledger, so an older state file still opens.
@@ -192,8 +194,10 @@ class SqliteLedger:
         ids and leases; returns how many. What a replay calls as its event time moves on."""
 
         def step() -> int:
-            *_, windows = [self._db.execute(sql, (start,)) for sql in _FORGET]
-            return windows.rowcount
+            windows = self._db.execute(_STARTED_BEFORE, (start,)).fetchall()
+            for statement in _FORGET:
+                self._db.executemany(statement, windows)
+            return len(windows)
 
         return self._transaction(step)
 

@@ -415,6 +415,7 @@ def detect(
     held = _OpenFindings(pipeline.settings)
     events = intake.events(progress)
     times = _EventTimes()
+    kept = _ledger_keeps(pipeline)
     while True:
         # Each batch is parsed as it is detected on, never held whole: a thousand parsed
         # events would be megabytes that grow with the input until the first batch is full.
@@ -425,7 +426,8 @@ def detect(
         if times.count == before or now is None:
             break
         held.update(report.recorded)
-        _forget_past_windows(dispatcher, pipeline, now)
+        if isinstance(dispatcher.ledger, ForgetsWindows):
+            dispatcher.ledger.forget_windows_before(to_epoch(now - kept))
         if on_final is not None:
             for finding in held.closed(now):
                 on_final(finding)
@@ -461,18 +463,17 @@ class _EventTimes:
             yield event
 
 
-def _forget_past_windows(dispatcher: Dispatcher, pipeline: Pipeline, now: datetime) -> None:
-    """Let the embedded ledger drop the windows no later event can claim and whose retention
-    has passed in event time (ledger/base.py's RETENTION after their end), so that a replay
-    of months keeps about RETENTION's worth of windows in memory, as DynamoDB does live.
-    Events come in time order, and a firing claims the window of its decisive event."""
-    if not isinstance(dispatcher.ledger, ForgetsWindows):
-        return
+def _ledger_keeps(pipeline: Pipeline) -> timedelta:
+    """How far behind the latest event the embedded ledger keeps windows (it has no clock of
+    its own: ledger/sqlite.py): no later event can claim a window that ended before, since
+    events come in time order and a firing claims its decisive event's window, and DynamoDB's
+    TTL would have deleted it by then live (ledger/base.py's RETENTION after its last claim).
+    So a replay of months holds about RETENTION's worth of windows."""
     longest = max(
         (pipeline.settings.suppression_for(d.metadata.id) for d in pipeline.detections),
         default=pipeline.settings.suppression_window,
     )
-    dispatcher.ledger.forget_windows_before(to_epoch(now - RETENTION - longest))
+    return RETENTION + longest
 
 
 class _OpenFindings:
