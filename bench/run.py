@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -1153,13 +1154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     spec = CorpusSpec(args.records or (100_000 if args.quick else 1_000_000))
+    arguments = list(argv if argv is not None else sys.argv[1:])
     if args.only == "replay":
-        return replay_only(spec, args, list(argv if argv is not None else sys.argv[1:]))
+        return replay_only(spec, args, arguments)
     args.out = args.out or RESULTS
     started = time.perf_counter()
     results: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "make bench  (python -m bench" + (" --quick" if args.quick else "") + ")",
+        "command": f"make bench  (python -m bench {shlex.join(arguments)})".replace(" )", ")"),
         "machine": machine(),
     }
     scaling = [] if args.quick or not args.scaling else _sizes(args.scaling)
